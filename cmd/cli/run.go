@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custmart/custmart/jobs"
+	"github.com/custmart/custmart/warehouse/lake"
+	"github.com/custmart/custmart/warehouse/publish"
+)
+
+func (a *app) runCommand() *cobra.Command {
+	var fullRefresh bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the whole pipeline once: ingest, transform, publish",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := a.runSteps(cmd.Context(), jobs.Options{Steps: []string{"ingest", "transform", "publish"}, FullRefresh: fullRefresh})
+			if err != nil {
+				return err
+			}
+			return a.printRunSummary(cmd.Context(), out)
+		},
+	}
+	cmd.Flags().BoolVar(&fullRefresh, "full-refresh", false, "rebuild incremental models from the whole lake")
+	return cmd
+}
+
+func (a *app) ingestCommand() *cobra.Command {
+	var sources []string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "ingest",
+		Short: "Load new input files of the configured sources into the Parquet lake",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := a.runSteps(cmd.Context(), jobs.Options{Steps: []string{"ingest"}, Sources: sources, DryRun: dryRun})
+			printIngest(a.stdout, out.Ingest, dryRun)
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVar(&sources, "source", nil, "ingest only these sources (repeatable)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and count, write nothing")
+	return cmd
+}
+
+func (a *app) transformCommand() *cobra.Command {
+	var fullRefresh bool
+	cmd := &cobra.Command{
+		Use:   "transform",
+		Short: "Build the models as of the logical date into the warehouse",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := a.runSteps(cmd.Context(), jobs.Options{Steps: []string{"transform"}, FullRefresh: fullRefresh})
+			printTransform(a.stdout, out)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&fullRefresh, "full-refresh", false, "rebuild incremental models from the whole lake")
+	return cmd
+}
+
+func (a *app) publishCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "publish",
+		Short: "Publish the marts of the last successful transform as a new version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := a.runSteps(cmd.Context(), jobs.Options{Steps: []string{"publish"}})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "published version %s (as of %s): %d marts in %s\n",
+				out.Published.Version, out.Published.AsOf, len(out.Published.Marts), a.layout().Version(out.Published.Version))
+			return nil
+		},
+	}
+}
+
+func (a *app) runSteps(ctx context.Context, opts jobs.Options) (jobs.Outcome, error) {
+	asOf, err := a.logicalDate()
+	if err != nil {
+		return jobs.Outcome{}, err
+	}
+	p, err := a.pipeline()
+	if err != nil {
+		return jobs.Outcome{}, err
+	}
+	opts.AsOf = asOf
+	return p.Run(ctx, opts)
+}
+
+func printIngest(w io.Writer, r lake.Report, dryRun bool) {
+	if len(r.Files) == 0 {
+		fmt.Fprintln(w, "ingest: no input files found")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "source\tfile\tstatus\tread\tloaded\tquarantined\tduplicate\t")
+	for _, f := range r.Files {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Source, filepath.Base(f.File), f.Status, f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate)
+	}
+	read, loaded, quarantined, dup := r.Totals()
+	fmt.Fprintf(tw, "total\t%d files\t\t%d\t%d\t%d\t%d\t\n", len(r.Files), read, loaded, quarantined, dup)
+	tw.Flush()
+	if dryRun {
+		reasons := map[string]int64{}
+		for _, f := range r.Files {
+			for k, v := range f.Reasons {
+				reasons[k] += v
+			}
+		}
+		if len(reasons) > 0 {
+			fmt.Fprintln(w, "would quarantine:")
+			keys := make([]string, 0, len(reasons))
+			for k := range reasons {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(w, "  %-22s %d\n", k, reasons[k])
+			}
+		}
+		fmt.Fprintln(w, "dry run: nothing was written")
+	}
+}
+
+func printTransform(w io.Writer, out jobs.Outcome) {
+	for _, m := range out.Transform.Models {
+		detail := ""
+		if m.ChangedDays >= 0 {
+			detail = fmt.Sprintf(" (%d changed days)", m.ChangedDays)
+		}
+		fmt.Fprintf(w, "  %-22s %-11s %10d rows %8s%s\n", m.Name, m.Materialized, m.Rows, m.Duration.Round(time.Millisecond), detail)
+	}
+}
+
+// printRunSummary tells a newcomer what the run produced and how to look at it.
+func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
+	w := a.stdout
+	rec := out.Record
+	read, loaded, quarantined, dup := out.Ingest.Totals()
+	fmt.Fprintf(w, "custmart run as of %s: %s in %s\n\n", rec.LogicalDate, rec.Status, rec.Duration().Round(time.Millisecond))
+	fmt.Fprintf(w, "ingest     %d files: %d rows read, %d loaded, %d quarantined, %d duplicate\n", len(out.Ingest.Files), read, loaded, quarantined, dup)
+	fmt.Fprintf(w, "transform  %d models\n", len(out.Transform.Models))
+	printTransform(w, out)
+	fmt.Fprintf(w, "publish    version %s, %d marts in %s\n\n", out.Published.Version, len(out.Published.Marts), a.layout().Version(out.Published.Version))
+
+	db, _, err := publish.OpenCurrent(ctx, a.layout(), a.engine())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var customers, orders int64
+	var revenue string
+	if err := db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(orders), 0), coalesce(sum(net_revenue), 0)::VARCHAR FROM customer_profile`).Scan(&customers, &orders, &revenue); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "customers  %d\norders     %d\nrevenue    %s\n\nsegments\n", customers, orders, revenue)
+	rows, err := db.QueryContext(ctx, `SELECT segment, count(*) FROM rfm GROUP BY 1 ORDER BY 2 DESC, 1`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seg string
+		var n int64
+		if err := rows.Scan(&seg, &n); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %-20s %8d\n", seg, n)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	marts := make([]string, 0, len(out.Published.Marts))
+	for m := range out.Published.Marts {
+		marts = append(marts, m)
+	}
+	sort.Strings(marts)
+	fmt.Fprintf(w, "\nmarts: %s\n", strings.Join(marts, ", "))
+	fmt.Fprintf(w, "query them:\n  custmart query --data-dir %s \"SELECT segment, count(*) FROM rfm GROUP BY 1\"\n", a.dataDir)
+	return nil
+}

@@ -1,0 +1,697 @@
+// Package config loads and validates custmart's versioned YAML configuration.
+//
+// One file describes the sources, the business parameters of the models, the
+// warehouse engine settings, publishing, the scheduled jobs, and the BI server.
+// Load fills defaults first and validates after, so every error names the
+// field and says what to write instead.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// CurrentVersion is the only configuration version this binary reads.
+const CurrentVersion = 1
+
+// DefaultFile is looked up in the working directory when --config is not given.
+const DefaultFile = "custmart.yaml"
+
+// Example is the commented configuration `custmart init` writes.
+//
+//go:embed example.yaml
+var Example []byte
+
+// Config is the whole configuration file.
+type Config struct {
+	Version   int       `yaml:"version"`
+	Sources   []Source  `yaml:"sources"`
+	Model     Model     `yaml:"model"`
+	Warehouse Warehouse `yaml:"warehouse"`
+	Publish   Publish   `yaml:"publish"`
+	Jobs      []Job     `yaml:"jobs"`
+	HTTP      HTTP      `yaml:"http"`
+	Alerts    Alerts    `yaml:"alerts"`
+	Serve     Serve     `yaml:"serve"`
+
+	// Path is the file the configuration came from; empty for built-in defaults.
+	Path string `yaml:"-"`
+}
+
+// Source is one feed of raw transactions.
+type Source struct {
+	Name string `yaml:"name"`
+	// Path is a file, a glob, or a directory (an inbox of daily drops).
+	// Relative paths are relative to the configuration file.
+	Path   string `yaml:"path"`
+	Format string `yaml:"format"` // csv, jsonl, parquet
+	// Compression of the files: auto (by extension), none, gzip, zstd.
+	Compression string `yaml:"compression"`
+	CSV         CSV    `yaml:"csv"`
+	// Columns maps canonical names (customer_id, ts, amount, ...) to source columns.
+	Columns map[string]string `yaml:"columns"`
+	// Postgres reads a table or query incrementally instead of files.
+	Postgres *Postgres `yaml:"postgres"`
+	// OnChangedFile says what to do when a file changes after it was ingested:
+	// reject (report it, load nothing) or replace (swap its rows in the lake).
+	OnChangedFile string `yaml:"on_changed_file"`
+	// CancellationPattern is a regular expression over order_id marking cancellations.
+	CancellationPattern string `yaml:"cancellation_pattern"`
+	// Currencies, when set, is the allowed set of currency codes.
+	Currencies []string `yaml:"currencies"`
+	// MaxQuarantineShare fails a file whose rejected share exceeds it (0..1).
+	MaxQuarantineShare *float64 `yaml:"max_quarantine_share"`
+	// FutureTolerance accepts timestamps up to this long after the as-of date.
+	FutureTolerance Duration `yaml:"future_tolerance"`
+	// NotBefore rejects timestamps before this date.
+	NotBefore string `yaml:"not_before"`
+}
+
+// CSV holds the options of delimited text files.
+type CSV struct {
+	// Delimiter is one character, "\t", or "whitespace" (runs of blanks, as in CDNOW).
+	Delimiter string `yaml:"delimiter"`
+	Header    *bool  `yaml:"header"`
+	// Names names the columns of a file without a header line.
+	Names           []string `yaml:"names"`
+	Quote           string   `yaml:"quote"`
+	DateFormat      string   `yaml:"date_format"`
+	TimestampFormat string   `yaml:"timestamp_format"`
+}
+
+// Postgres is a PostgreSQL source read by a watermark column.
+type Postgres struct {
+	DSNEnv    string `yaml:"dsn_env"`
+	Table     string `yaml:"table"`
+	Query     string `yaml:"query"`
+	Watermark string `yaml:"watermark"`
+	BatchSize int    `yaml:"batch_size"`
+}
+
+// Model holds the business parameters of the scoring models.
+type Model struct {
+	TimeUnit string `yaml:"time_unit"` // days or weeks
+	// Horizon of the predictive CLV in time units; 0 means one year.
+	Horizon           float64   `yaml:"horizon"`
+	MarginRate        float64   `yaml:"margin_rate"`
+	CostPerOrder      float64   `yaml:"cost_per_order"`
+	CostPerCustomerYr float64   `yaml:"cost_per_customer_year"`
+	AcquisitionCost   float64   `yaml:"acquisition_cost"`
+	DiscountRate      float64   `yaml:"discount_rate"` // annual
+	Monetary          string    `yaml:"monetary"`      // sum or mean
+	PredictiveModel   string    `yaml:"predictive_model"`
+	Tiers             Tiers     `yaml:"tiers"`
+	RFMSegments       []Rule    `yaml:"rfm_segments"`
+	CycleBands        []float64 `yaml:"cycle_bands"`
+	AmountBands       []float64 `yaml:"amount_bands"`
+	HoldoutFrom       string    `yaml:"holdout_from"`
+}
+
+// Tiers are the customer-pyramid cut-offs as shares of customers ranked by CLV.
+type Tiers struct {
+	Platinum float64 `yaml:"platinum"`
+	Gold     float64 `yaml:"gold"`
+	Iron     float64 `yaml:"iron"`
+}
+
+// Rule is one row of the RFM segment table; bounds are inclusive score ranges.
+type Rule struct {
+	Segment string `yaml:"segment"`
+	R       Range  `yaml:"r"`
+	F       Range  `yaml:"f"`
+	M       Range  `yaml:"m"`
+}
+
+// Range is an inclusive score range written as [lo, hi] or a single score.
+type Range [2]int
+
+// UnmarshalYAML accepts "4-5", [4, 5] or 4.
+func (r *Range) UnmarshalYAML(n *yaml.Node) error {
+	var pair []int
+	if n.Kind == yaml.SequenceNode {
+		if err := n.Decode(&pair); err != nil || len(pair) != 2 {
+			return fmt.Errorf("line %d: a score range is [lo, hi], \"lo-hi\" or a single score", n.Line)
+		}
+		*r = Range{pair[0], pair[1]}
+		return nil
+	}
+	var lo, hi int
+	if _, err := fmt.Sscanf(n.Value, "%d-%d", &lo, &hi); err == nil {
+		*r = Range{lo, hi}
+		return nil
+	}
+	if _, err := fmt.Sscanf(n.Value, "%d", &lo); err == nil {
+		*r = Range{lo, lo}
+		return nil
+	}
+	return fmt.Errorf("line %d: %q is not a score range; write [lo, hi], \"lo-hi\" or a single score", n.Line, n.Value)
+}
+
+// Warehouse holds DuckDB engine settings.
+type Warehouse struct {
+	MemoryLimit   string `yaml:"memory_limit"`
+	TempDirectory string `yaml:"temp_directory"`
+	Threads       int    `yaml:"threads"`
+}
+
+// Publish says how many published versions are kept.
+type Publish struct {
+	KeepVersions int `yaml:"keep_versions"`
+	// Freshness is how old a mart may get before an alert fires.
+	Freshness Duration `yaml:"freshness"`
+}
+
+// Job is one scheduled job.
+type Job struct {
+	Name      string   `yaml:"name"`
+	Schedule  string   `yaml:"schedule"`
+	TimeZone  string   `yaml:"timezone"`
+	Steps     []string `yaml:"steps"`
+	Sources   []string `yaml:"sources"`
+	DependsOn []string `yaml:"depends_on"`
+	Retries   int      `yaml:"retries"`
+	// RetryBackoff is the first retry delay; it doubles each attempt, with jitter.
+	RetryBackoff Duration `yaml:"retry_backoff"`
+	Timeout      Duration `yaml:"timeout"`
+	// CatchUp after downtime: all (every missed interval) or latest.
+	CatchUp string `yaml:"catch_up"`
+}
+
+// HTTP is the scheduler's metrics and health listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Alerts are webhooks called on failure, recovery and stale marts.
+type Alerts struct {
+	Webhook string `yaml:"webhook"`
+}
+
+// Serve configures the PostgreSQL-protocol server.
+type Serve struct {
+	Listen           string      `yaml:"listen"`
+	Users            []ServeUser `yaml:"users"`
+	TLSCert          string      `yaml:"tls_cert"`
+	TLSKey           string      `yaml:"tls_key"`
+	RequireTLS       bool        `yaml:"require_tls"`
+	MaxConnections   int         `yaml:"max_connections"`
+	StatementTimeout Duration    `yaml:"statement_timeout"`
+	MemoryLimit      string      `yaml:"memory_limit"`
+}
+
+// ServeUser is a login; its secret is a SCRAM verifier or an environment variable.
+type ServeUser struct {
+	Name        string `yaml:"name"`
+	PasswordEnv string `yaml:"password_env"`
+	// SCRAM is a "SCRAM-SHA-256$..." verifier (custmart serve hash-password).
+	SCRAM string `yaml:"scram"`
+}
+
+// Duration is a time.Duration written as "10m" or "36h".
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax plus a "d" suffix for days.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v := n.Value
+	if strings.HasSuffix(v, "d") {
+		var days int
+		if _, err := fmt.Sscanf(v, "%dd", &days); err == nil {
+			*d = Duration(time.Duration(days) * 24 * time.Hour)
+			return nil
+		}
+	}
+	parsed, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration; write e.g. 90s, 10m, 2h or 7d", n.Line, v)
+	}
+	*d = Duration(parsed)
+	return nil
+}
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// CanonicalColumns lists the transaction schema every source maps to.
+var CanonicalColumns = []string{
+	"transaction_id", "order_id", "customer_id", "ts", "amount", "quantity",
+	"unit_price", "currency", "channel", "store_id", "product_id",
+}
+
+// DefaultSegments is the common 11-segment RFM map of DOMAIN.md §2.
+var DefaultSegments = []Rule{
+	{"Champions", Range{4, 5}, Range{4, 5}, Range{4, 5}},
+	{"Loyal Customers", Range{2, 5}, Range{3, 5}, Range{3, 5}},
+	{"Potential Loyalist", Range{3, 5}, Range{1, 3}, Range{1, 3}},
+	{"New Customers", Range{4, 5}, Range{1, 1}, Range{1, 1}},
+	{"Promising", Range{3, 4}, Range{1, 1}, Range{1, 1}},
+	{"Need Attention", Range{2, 3}, Range{2, 3}, Range{2, 3}},
+	{"About To Sleep", Range{2, 3}, Range{1, 2}, Range{1, 2}},
+	{"At Risk", Range{1, 2}, Range{2, 5}, Range{2, 5}},
+	{"Can't Lose Them", Range{1, 1}, Range{4, 5}, Range{4, 5}},
+	{"Hibernating", Range{1, 2}, Range{1, 2}, Range{1, 2}},
+	{"Lost", Range{1, 2}, Range{1, 2}, Range{1, 2}},
+}
+
+// SampleSource reads the files `custmart fixtures` writes into <data-dir>/inbox.
+func SampleSource(dataDir string) Source {
+	return Source{
+		Name:   "sample",
+		Path:   filepath.Join(dataDir, "inbox"),
+		Format: "csv",
+		Columns: map[string]string{
+			"transaction_id": "transaction_id", "order_id": "order_id",
+			"customer_id": "customer_id", "ts": "ts", "amount": "amount",
+			"quantity": "quantity", "unit_price": "unit_price", "currency": "currency",
+			"channel": "channel", "store_id": "store_id", "product_id": "product_id",
+		},
+		CancellationPattern: "^R",
+	}
+}
+
+// Default is the configuration used without a file: the built-in sample source.
+func Default(dataDir string) *Config {
+	c := &Config{Version: CurrentVersion, Sources: []Source{SampleSource(dataDir)}}
+	c.applyDefaults()
+	return c
+}
+
+// Load reads path, or custmart.yaml in the working directory when path is
+// empty, or the built-in defaults when neither exists.
+func Load(path, dataDir string) (*Config, error) {
+	if path == "" {
+		if _, err := os.Stat(DefaultFile); err != nil {
+			return Default(dataDir), nil
+		}
+		path = DefaultFile
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Path: path, Msg: err.Error(), Hint: "pass an existing file with --config, or run `custmart init` to write one"}
+	}
+	c, err := Parse(raw, path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a configuration; path is used in errors and to
+// resolve relative source paths.
+func Parse(raw []byte, path string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, &Error{Path: path, Msg: cleanYAMLError(err), Hint: "compare with the reference in the README or `custmart init`"}
+	}
+	c.Path = path
+	if c.Version != CurrentVersion {
+		return nil, &Error{Path: path, Field: "version", Msg: fmt.Sprintf("version %d is not supported", c.Version), Hint: "write `version: 1` at the top of the file"}
+	}
+	base := filepath.Dir(path)
+	for i := range c.Sources {
+		if p := c.Sources[i].Path; p != "" && !filepath.IsAbs(p) {
+			c.Sources[i].Path = filepath.Join(base, p)
+		}
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.Path = path
+		}
+		return nil, err
+	}
+	return &c, nil
+}
+
+func cleanYAMLError(err error) string {
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+func (c *Config) applyDefaults() {
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Format == "" && s.Postgres == nil {
+			s.Format = "csv"
+		}
+		if s.Compression == "" {
+			s.Compression = "auto"
+		}
+		if s.CSV.Delimiter == "" {
+			s.CSV.Delimiter = ","
+		}
+		if s.CSV.Header == nil {
+			header := len(s.CSV.Names) == 0
+			s.CSV.Header = &header
+		}
+		if s.CSV.Quote == "" {
+			s.CSV.Quote = `"`
+		}
+		if s.OnChangedFile == "" {
+			s.OnChangedFile = "reject"
+		}
+		if s.MaxQuarantineShare == nil {
+			share := 0.05
+			s.MaxQuarantineShare = &share
+		}
+		if s.FutureTolerance == 0 {
+			s.FutureTolerance = Duration(24 * time.Hour)
+		}
+		if s.NotBefore == "" {
+			s.NotBefore = "1970-01-01"
+		}
+		if s.Postgres != nil && s.Postgres.BatchSize == 0 {
+			s.Postgres.BatchSize = 50000
+		}
+	}
+	m := &c.Model
+	if m.TimeUnit == "" {
+		m.TimeUnit = "weeks"
+	}
+	if m.Horizon == 0 {
+		m.Horizon = 365.0 / m.UnitDays()
+	}
+	if m.MarginRate == 0 {
+		m.MarginRate = 0.3
+	}
+	if m.DiscountRate == 0 {
+		m.DiscountRate = 0.1
+	}
+	if m.Monetary == "" {
+		m.Monetary = "sum"
+	}
+	if m.PredictiveModel == "" {
+		m.PredictiveModel = "bgnbd"
+	}
+	if m.Tiers == (Tiers{}) {
+		m.Tiers = Tiers{Platinum: 0.10, Gold: 0.20, Iron: 0.40}
+	}
+	if len(m.RFMSegments) == 0 {
+		m.RFMSegments = DefaultSegments
+	}
+	if len(m.CycleBands) == 0 {
+		m.CycleBands = []float64{1.0 / 3, 2.0 / 3}
+	}
+	if len(m.AmountBands) == 0 {
+		m.AmountBands = []float64{1.0 / 3, 2.0 / 3}
+	}
+	if c.Publish.KeepVersions == 0 {
+		c.Publish.KeepVersions = 5
+	}
+	if c.Publish.Freshness == 0 {
+		c.Publish.Freshness = Duration(36 * time.Hour)
+	}
+	for i := range c.Jobs {
+		j := &c.Jobs[i]
+		if j.TimeZone == "" {
+			j.TimeZone = "UTC"
+		}
+		if j.RetryBackoff == 0 {
+			j.RetryBackoff = Duration(10 * time.Second)
+		}
+		if j.Timeout == 0 {
+			j.Timeout = Duration(time.Hour)
+		}
+		if j.CatchUp == "" {
+			j.CatchUp = "latest"
+		}
+	}
+	if c.Serve.Listen == "" {
+		c.Serve.Listen = "127.0.0.1:5433"
+	}
+	if c.Serve.MaxConnections == 0 {
+		c.Serve.MaxConnections = 64
+	}
+	if c.Serve.StatementTimeout == 0 {
+		c.Serve.StatementTimeout = Duration(5 * time.Minute)
+	}
+	if c.Serve.MemoryLimit == "" {
+		c.Serve.MemoryLimit = "2GiB"
+	}
+}
+
+// UnitDays is the length of one model time unit in days.
+func (m Model) UnitDays() float64 {
+	if m.TimeUnit == "days" {
+		return 1
+	}
+	return 7
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// Validate checks the configuration; the first problem is returned.
+func (c *Config) Validate() error {
+	if len(c.Sources) == 0 {
+		return fieldErr("sources", "no source is configured", "add at least one entry under `sources:` with name, path, format and columns")
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sources {
+		at := fmt.Sprintf("sources[%d]", i)
+		if !nameRE.MatchString(s.Name) {
+			return fieldErr(at+".name", fmt.Sprintf("%q is not a valid source name", s.Name), "use lowercase letters, digits, '_' or '-', starting with a letter")
+		}
+		if seen[s.Name] {
+			return fieldErr(at+".name", fmt.Sprintf("source %q is declared twice", s.Name), "give every source its own name")
+		}
+		seen[s.Name] = true
+		if err := s.validate(at); err != nil {
+			return err
+		}
+	}
+	if err := c.Model.validate(); err != nil {
+		return err
+	}
+	if c.Publish.KeepVersions < 1 {
+		return fieldErr("publish.keep_versions", "must keep at least 1 version", "set keep_versions to 1 or more")
+	}
+	return c.validateJobs()
+}
+
+func (s Source) validate(at string) error {
+	if s.Postgres != nil {
+		if s.Postgres.DSNEnv == "" {
+			return fieldErr(at+".postgres.dsn_env", "missing", "name the environment variable holding the connection string")
+		}
+		if (s.Postgres.Table == "") == (s.Postgres.Query == "") {
+			return fieldErr(at+".postgres", "give exactly one of table or query", "set postgres.table: schema.name or postgres.query: SELECT ...")
+		}
+		if s.Postgres.Watermark == "" {
+			return fieldErr(at+".postgres.watermark", "missing", "name an increasing column such as updated_at or id")
+		}
+	} else {
+		if s.Path == "" {
+			return fieldErr(at+".path", "missing", "give a file, a glob such as /drops/*.csv, or an inbox directory")
+		}
+		switch s.Format {
+		case "csv", "jsonl", "parquet":
+		default:
+			return fieldErr(at+".format", fmt.Sprintf("%q is not a format", s.Format), "use csv, jsonl or parquet")
+		}
+	}
+	switch s.Compression {
+	case "auto", "none", "gzip", "zstd":
+	default:
+		return fieldErr(at+".compression", fmt.Sprintf("%q is not a compression", s.Compression), "use auto, none, gzip or zstd")
+	}
+	if d := s.CSV.Delimiter; d != "whitespace" && d != `\t` && len([]rune(d)) != 1 {
+		return fieldErr(at+".csv.delimiter", fmt.Sprintf("%q is not a delimiter", d), `use one character such as "," or ";", "\t", or "whitespace"`)
+	}
+	if !*s.CSV.Header && len(s.CSV.Names) == 0 && s.Format == "csv" {
+		return fieldErr(at+".csv.names", "a file without a header needs column names", "list them: names: [customer_id, date, amount]")
+	}
+	if err := validateColumns(at, s.Columns); err != nil {
+		return err
+	}
+	if s.OnChangedFile != "reject" && s.OnChangedFile != "replace" {
+		return fieldErr(at+".on_changed_file", fmt.Sprintf("%q is not a policy", s.OnChangedFile), "use reject or replace")
+	}
+	if s.CancellationPattern != "" {
+		if _, err := regexp.Compile(s.CancellationPattern); err != nil {
+			return fieldErr(at+".cancellation_pattern", err.Error(), "write a valid regular expression")
+		}
+	}
+	if share := *s.MaxQuarantineShare; share < 0 || share > 1 {
+		return fieldErr(at+".max_quarantine_share", fmt.Sprintf("%g is not a share", share), "use a number between 0 and 1, e.g. 0.05")
+	}
+	if _, err := time.Parse(time.DateOnly, s.NotBefore); err != nil {
+		return fieldErr(at+".not_before", fmt.Sprintf("%q is not a date", s.NotBefore), "write YYYY-MM-DD")
+	}
+	return nil
+}
+
+func validateColumns(at string, cols map[string]string) error {
+	canonical := map[string]bool{}
+	for _, c := range CanonicalColumns {
+		canonical[c] = true
+	}
+	for k := range cols {
+		if !canonical[k] {
+			return fieldErr(at+".columns."+k, "not a canonical column", "map one of: "+strings.Join(CanonicalColumns, ", "))
+		}
+	}
+	for _, req := range []string{"customer_id", "ts"} {
+		if cols[req] == "" {
+			return fieldErr(at+".columns."+req, "required column is not mapped", fmt.Sprintf("add `%s: <source column>` under columns", req))
+		}
+	}
+	if cols["amount"] == "" && (cols["quantity"] == "" || cols["unit_price"] == "") {
+		return fieldErr(at+".columns.amount", "required column is not mapped", "map amount, or both quantity and unit_price (amount = quantity * unit_price)")
+	}
+	return nil
+}
+
+func (m Model) validate() error {
+	if m.TimeUnit != "days" && m.TimeUnit != "weeks" {
+		return fieldErr("model.time_unit", fmt.Sprintf("%q is not a time unit", m.TimeUnit), "use days or weeks")
+	}
+	if m.Horizon < 0 {
+		return fieldErr("model.horizon", "cannot be negative", "give the prediction horizon in model time units, e.g. 52 for a year in weeks")
+	}
+	if m.MarginRate < 0 || m.MarginRate > 1 {
+		return fieldErr("model.margin_rate", fmt.Sprintf("%g is not a rate", m.MarginRate), "use a share between 0 and 1, e.g. 0.3")
+	}
+	if m.DiscountRate < 0 || m.DiscountRate >= 1 {
+		return fieldErr("model.discount_rate", fmt.Sprintf("%g is not an annual rate", m.DiscountRate), "use an annual rate between 0 and 1, e.g. 0.1")
+	}
+	if m.Monetary != "sum" && m.Monetary != "mean" {
+		return fieldErr("model.monetary", fmt.Sprintf("%q is not a monetary rule", m.Monetary), "use sum or mean")
+	}
+	if m.PredictiveModel != "bgnbd" && m.PredictiveModel != "pareto_nbd" {
+		return fieldErr("model.predictive_model", fmt.Sprintf("%q is not a model", m.PredictiveModel), "use bgnbd or pareto_nbd")
+	}
+	t := m.Tiers
+	if t.Platinum < 0 || t.Gold < 0 || t.Iron < 0 || t.Platinum+t.Gold+t.Iron > 1 {
+		return fieldErr("model.tiers", "shares must be non-negative and sum to at most 1", "e.g. platinum: 0.1, gold: 0.2, iron: 0.4")
+	}
+	for i, r := range m.RFMSegments {
+		at := fmt.Sprintf("model.rfm_segments[%d]", i)
+		if r.Segment == "" {
+			return fieldErr(at+".segment", "missing", "name the segment")
+		}
+		for _, rg := range []Range{r.R, r.F, r.M} {
+			if rg[0] < 1 || rg[1] > 5 || rg[0] > rg[1] {
+				return fieldErr(at, fmt.Sprintf("range %v is not within 1..5", rg), "write scores as [lo, hi] with 1 <= lo <= hi <= 5")
+			}
+		}
+	}
+	for _, bands := range []struct {
+		name string
+		cuts []float64
+	}{{"model.cycle_bands", m.CycleBands}, {"model.amount_bands", m.AmountBands}} {
+		if len(bands.cuts) != 2 || bands.cuts[0] <= 0 || bands.cuts[0] >= bands.cuts[1] || bands.cuts[1] >= 1 {
+			return fieldErr(bands.name, "needs two increasing quantiles between 0 and 1", "e.g. [0.3333, 0.6667] for terciles")
+		}
+	}
+	if m.HoldoutFrom != "" {
+		if _, err := time.Parse(time.DateOnly, m.HoldoutFrom); err != nil {
+			return fieldErr("model.holdout_from", fmt.Sprintf("%q is not a date", m.HoldoutFrom), "write YYYY-MM-DD")
+		}
+	}
+	return nil
+}
+
+// Steps a job may run, in pipeline order.
+var Steps = []string{"ingest", "transform", "publish"}
+
+func (c *Config) validateJobs() error {
+	names := map[string]bool{}
+	for i, j := range c.Jobs {
+		at := fmt.Sprintf("jobs[%d]", i)
+		if !nameRE.MatchString(j.Name) {
+			return fieldErr(at+".name", fmt.Sprintf("%q is not a valid job name", j.Name), "use lowercase letters, digits, '_' or '-'")
+		}
+		if names[j.Name] {
+			return fieldErr(at+".name", fmt.Sprintf("job %q is declared twice", j.Name), "give every job its own name")
+		}
+		names[j.Name] = true
+		if len(j.Steps) == 0 {
+			return fieldErr(at+".steps", "no steps", "list steps from: "+strings.Join(Steps, ", "))
+		}
+		for _, s := range j.Steps {
+			if !slices.Contains(Steps, s) {
+				return fieldErr(at+".steps", fmt.Sprintf("%q is not a step", s), "use steps from: "+strings.Join(Steps, ", "))
+			}
+		}
+		for _, s := range j.Sources {
+			if !c.hasSource(s) {
+				return fieldErr(at+".sources", fmt.Sprintf("source %q is not declared", s), "name a source from `sources:`")
+			}
+		}
+		if _, err := time.LoadLocation(j.TimeZone); err != nil {
+			return fieldErr(at+".timezone", fmt.Sprintf("%q is not a time zone", j.TimeZone), "use an IANA name such as Europe/Berlin or UTC")
+		}
+		if j.Retries < 0 {
+			return fieldErr(at+".retries", "cannot be negative", "use 0 for no retries")
+		}
+		if j.CatchUp != "all" && j.CatchUp != "latest" {
+			return fieldErr(at+".catch_up", fmt.Sprintf("%q is not a catch-up policy", j.CatchUp), "use all (run every missed interval) or latest")
+		}
+	}
+	for i, j := range c.Jobs {
+		for _, d := range j.DependsOn {
+			if !names[d] {
+				return fieldErr(fmt.Sprintf("jobs[%d].depends_on", i), fmt.Sprintf("job %q is not declared", d), "name a job from `jobs:`")
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) hasSource(name string) bool {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Source returns the named source.
+func (c *Config) Source(name string) (Source, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// Error is a configuration problem with the field at fault and the fix.
+type Error struct {
+	Path  string
+	Field string
+	Msg   string
+	Hint  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config")
+	if e.Path != "" {
+		b.WriteString(" " + e.Path)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	b.WriteString(": " + e.Msg)
+	if e.Hint != "" {
+		b.WriteString(" (" + e.Hint + ")")
+	}
+	return b.String()
+}
+
+func fieldErr(field, msg, hint string) error {
+	return &Error{Field: field, Msg: msg, Hint: hint}
+}

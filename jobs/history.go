@@ -1,0 +1,152 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/custmart/custmart/warehouse"
+)
+
+// Run statuses.
+const (
+	StatusRunning   = "running"
+	StatusSuccess   = "success"
+	StatusFailed    = "failed"
+	StatusCanceled  = "canceled"
+	StatusAbandoned = "abandoned" // the process died mid-run (kill -9, power loss)
+)
+
+// ModelTiming is one model's build inside a run.
+type ModelTiming struct {
+	Name       string `json:"name"`
+	Rows       int64  `json:"rows"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Record is one run of a job (or of a CLI command) for a logical date.
+type Record struct {
+	ID              string        `json:"id"`
+	Job             string        `json:"job"`
+	LogicalDate     string        `json:"logical_date"`
+	Attempt         int           `json:"attempt"`
+	Steps           []string      `json:"steps"`
+	Status          string        `json:"status"`
+	Error           string        `json:"error,omitempty"`
+	StartedAt       time.Time     `json:"started_at"`
+	FinishedAt      *time.Time    `json:"finished_at,omitempty"`
+	PID             int           `json:"pid"`
+	RowsIn          int64         `json:"rows_in"`
+	RowsOut         int64         `json:"rows_out"`
+	RowsQuarantined int64         `json:"rows_quarantined"`
+	Models          []ModelTiming `json:"models,omitempty"`
+	Version         string        `json:"published_version,omitempty"`
+}
+
+// Duration is the run's wall time so far or in total.
+func (r Record) Duration() time.Duration {
+	end := time.Now()
+	if r.FinishedAt != nil {
+		end = *r.FinishedAt
+	}
+	return end.Sub(r.StartedAt)
+}
+
+// History stores run records as one JSON file per run under <data-dir>/runs,
+// written atomically, so readers (`custmart runs`, dashboards) never contend
+// with a running job for a database lock.
+type History struct {
+	dir string
+}
+
+// NewHistory returns the run history of a data directory.
+func NewHistory(l warehouse.Layout) *History { return &History{dir: l.Runs()} }
+
+// NewRunID returns a sortable, unique run id.
+func NewRunID(job string, t time.Time) string {
+	return t.UTC().Format("20060102T150405.000000Z") + "-" + job
+}
+
+// Save writes a record atomically.
+func (h *History) Save(r Record) error {
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return warehouse.WriteFileAtomic(filepath.Join(h.dir, r.ID+".json"), raw, 0o644)
+}
+
+// Get reads one record.
+func (h *History) Get(id string) (Record, error) {
+	var r Record
+	raw, err := os.ReadFile(filepath.Join(h.dir, filepath.Base(id)+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return r, fmt.Errorf("no run %s (list runs with `custmart runs`)", id)
+	}
+	if err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(raw, &r)
+}
+
+// Filter selects records; zero fields match everything.
+type Filter struct {
+	Job    string
+	Status string
+	Since  time.Time
+}
+
+// List returns the matching records, oldest first.
+func (h *History) List(f Filter) ([]Record, error) {
+	entries, err := os.ReadDir(h.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		r, err := h.Get(strings.TrimSuffix(e.Name(), ".json"))
+		if err != nil {
+			return nil, err
+		}
+		if (f.Job == "" || r.Job == f.Job) && (f.Status == "" || r.Status == f.Status) && !r.StartedAt.Before(f.Since) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// MarkAbandoned marks runs left "running" by a process that no longer holds
+// the writer lock as abandoned. Call it with the writer lock held: then no
+// other process can be running them.
+func (h *History) MarkAbandoned() ([]Record, error) {
+	running, err := h.List(Filter{Status: StatusRunning})
+	if err != nil {
+		return nil, err
+	}
+	var marked []Record
+	for _, r := range running {
+		if r.PID == os.Getpid() {
+			continue
+		}
+		now := time.Now().UTC()
+		r.Status, r.FinishedAt = StatusAbandoned, &now
+		r.Error = fmt.Sprintf("process %d stopped before the run finished; its partial work was rolled back", r.PID)
+		if err := h.Save(r); err != nil {
+			return marked, err
+		}
+		marked = append(marked, r)
+	}
+	return marked, nil
+}

@@ -1,0 +1,171 @@
+// Package jobs runs custmart's work: the pipeline of ingest, transform and
+// publish for a logical date, its run history, and the scheduler that runs
+// configured jobs by themselves.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/custmart/custmart/jobs/config"
+	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/lake"
+	"github.com/custmart/custmart/warehouse/publish"
+	"github.com/custmart/custmart/warehouse/transform"
+)
+
+// Pipeline runs steps against one data directory.
+type Pipeline struct {
+	Config   *config.Config
+	Layout   warehouse.Layout
+	Logger   *slog.Logger
+	GoModels map[string]transform.GoModel
+	Hooks    []transform.Hook
+}
+
+// Options of one pipeline run.
+type Options struct {
+	Job         string    // job name for the history; "cli" for commands
+	Steps       []string  // subset of config.Steps, run in pipeline order
+	AsOf        time.Time // logical date
+	Sources     []string  // ingest only these sources; empty: all
+	Attempt     int
+	DryRun      bool // ingest: count and validate, write nothing
+	FullRefresh bool // transform: rebuild incremental models
+}
+
+// Outcome is what a run produced, for summaries.
+type Outcome struct {
+	Record    Record
+	Ingest    lake.Report
+	Transform transform.Result
+	Published publish.Info
+}
+
+// Run takes the writer lock, records the run in the history and runs the
+// steps in order, stopping at the first failure.
+func (p *Pipeline) Run(ctx context.Context, opts Options) (Outcome, error) {
+	var out Outcome
+	lock, err := warehouse.AcquireWriter(p.Layout, warehouse.CommandLine())
+	if err != nil {
+		return out, err
+	}
+	defer lock.Release()
+	history := NewHistory(p.Layout)
+	if abandoned, err := history.MarkAbandoned(); err != nil {
+		return out, err
+	} else if len(abandoned) > 0 && p.Logger != nil {
+		for _, r := range abandoned {
+			p.Logger.Warn("found abandoned run", "run", r.ID, "job", r.Job, "logical_date", r.LogicalDate)
+		}
+	}
+	if opts.Job == "" {
+		opts.Job = "cli"
+	}
+	if opts.Attempt == 0 {
+		opts.Attempt = 1
+	}
+	start := time.Now().UTC()
+	rec := Record{
+		ID: NewRunID(opts.Job, start), Job: opts.Job, LogicalDate: opts.AsOf.Format(time.DateOnly),
+		Attempt: opts.Attempt, Steps: ordered(opts.Steps), Status: StatusRunning, StartedAt: start, PID: os.Getpid(),
+	}
+	if !opts.DryRun {
+		if err := history.Save(rec); err != nil {
+			return out, err
+		}
+	}
+	runErr := p.steps(ctx, opts, &rec, &out)
+	now := time.Now().UTC()
+	rec.FinishedAt = &now
+	switch {
+	case runErr == nil:
+		rec.Status = StatusSuccess
+	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
+		rec.Status, rec.Error = StatusCanceled, runErr.Error()
+	default:
+		rec.Status, rec.Error = StatusFailed, runErr.Error()
+	}
+	out.Record = rec
+	if !opts.DryRun {
+		if err := history.Save(rec); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	return out, runErr
+}
+
+func ordered(steps []string) []string {
+	var out []string
+	for _, s := range config.Steps {
+		if slices.Contains(steps, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Outcome) error {
+	engine := warehouse.Engine{MemoryLimit: p.Config.Warehouse.MemoryLimit, TempDirectory: p.Config.Warehouse.TempDirectory, Threads: p.Config.Warehouse.Threads}
+	for _, step := range rec.Steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch step {
+		case "ingest":
+			sources, err := p.sources(opts.Sources)
+			if err != nil {
+				return err
+			}
+			in := &lake.Ingester{Layout: p.Layout, Engine: engine, AsOf: opts.AsOf, DryRun: opts.DryRun, Logger: p.Logger}
+			report, err := in.Ingest(ctx, sources)
+			out.Ingest = report
+			rec.RowsIn, rec.RowsOut, rec.RowsQuarantined, _ = report.Totals()
+			if err != nil {
+				return err
+			}
+		case "transform":
+			r := &transform.Runner{Layout: p.Layout, Config: p.Config, AsOf: opts.AsOf, Logger: p.Logger,
+				GoModels: p.GoModels, Hooks: p.Hooks, FullRefresh: opts.FullRefresh}
+			res, err := r.Run(ctx)
+			out.Transform = res
+			for _, m := range res.Models {
+				rec.Models = append(rec.Models, ModelTiming{Name: m.Name, Rows: m.Rows, DurationMS: m.Duration.Milliseconds()})
+			}
+			if err != nil {
+				return err
+			}
+		case "publish":
+			pub := &publish.Publisher{Layout: p.Layout, Engine: engine, Keep: p.Config.Publish.KeepVersions}
+			info, err := pub.Publish(ctx)
+			out.Published = info
+			rec.Version = info.Version
+			if err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown step %q", step)
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) sources(names []string) ([]config.Source, error) {
+	if len(names) == 0 {
+		return p.Config.Sources, nil
+	}
+	var out []config.Source
+	for _, n := range names {
+		s, ok := p.Config.Source(n)
+		if !ok {
+			return nil, fmt.Errorf("source %q is not in the configuration", n)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -1,0 +1,71 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// Engine holds DuckDB settings from the configuration.
+type Engine struct {
+	MemoryLimit   string
+	TempDirectory string
+	Threads       int
+}
+
+// Open opens a DuckDB database (path "" is in memory) with the engine settings
+// applied to every connection of the pool.
+func Open(ctx context.Context, path string, e Engine) (*sql.DB, error) {
+	connector, err := duckdb.NewConnector(path, func(exec driver.ExecerContext) error {
+		for _, stmt := range e.settings() {
+			if _, err := exec.ExecContext(ctx, stmt, nil); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb %s: %w", describe(path), err)
+	}
+	db := sql.OpenDB(connector)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open duckdb %s: %w", describe(path), err)
+	}
+	return db, nil
+}
+
+func (e Engine) settings() []string {
+	var s []string
+	if e.MemoryLimit != "" {
+		s = append(s, fmt.Sprintf("SET memory_limit = %s", Quote(e.MemoryLimit)))
+	}
+	if e.TempDirectory != "" {
+		s = append(s, fmt.Sprintf("SET temp_directory = %s", Quote(e.TempDirectory)))
+	}
+	if e.Threads > 0 {
+		s = append(s, fmt.Sprintf("SET threads = %d", e.Threads))
+	}
+	return s
+}
+
+func describe(path string) string {
+	if path == "" {
+		return "(in memory)"
+	}
+	return path
+}
+
+// Quote renders s as a SQL string literal.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// Ident renders s as a quoted SQL identifier.
+func Ident(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

@@ -1,0 +1,239 @@
+// Package publish turns the warehouse's mart tables into an immutable,
+// versioned directory of Parquet files plus a DuckDB file, and switches the
+// CURRENT pointer to it atomically. Readers resolve CURRENT once and keep
+// reading that version, so they never see a half-published one.
+package publish
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/transform"
+)
+
+// Info is written as _version.json inside each published version.
+type Info struct {
+	Version     string           `json:"version"`
+	AsOf        string           `json:"as_of"`
+	PublishedAt time.Time        `json:"published_at"`
+	Marts       map[string]int64 `json:"marts"` // mart -> rows
+}
+
+const infoFile = "_version.json"
+
+// Publisher publishes the marts of one data directory. The caller holds the
+// writer lock.
+type Publisher struct {
+	Layout warehouse.Layout
+	Engine warehouse.Engine
+	// Keep is how many versions stay on disk (the current one always does).
+	Keep int
+	Now  func() time.Time
+}
+
+// Publish copies the marts of the last successful transform into a new
+// version and makes it current.
+func (p *Publisher) Publish(ctx context.Context) (Info, error) {
+	if !transform.WarehouseExists(p.Layout) {
+		return Info{}, errors.New("nothing to publish: no transform has run in this data directory (run `custmart transform` or `custmart run`)")
+	}
+	db, err := warehouse.Open(ctx, p.Layout.WarehouseDB(), p.Engine)
+	if err != nil {
+		return Info{}, err
+	}
+	defer db.Close()
+	state, err := transform.LoadState(ctx, db)
+	if err != nil {
+		return Info{}, err
+	}
+	if state.Status != "ok" {
+		return Info{}, fmt.Errorf("the last transform (as of %s) failed, so the previous marts stay published: %s", state.AsOf, state.Error)
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	info := Info{Version: versionName(now()), AsOf: state.AsOf, PublishedAt: now().UTC(), Marts: map[string]int64{}}
+	tmp := filepath.Join(p.Layout.Marts(), ".tmp-"+info.Version)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return info, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := writeVersion(ctx, db, tmp, state.Marts, info.Marts); err != nil {
+		return info, err
+	}
+	raw, _ := json.MarshalIndent(info, "", "  ")
+	if err := warehouse.WriteFileAtomic(filepath.Join(tmp, infoFile), raw, 0o644); err != nil {
+		return info, err
+	}
+	if err := warehouse.SyncTree(tmp); err != nil {
+		return info, err
+	}
+	if err := warehouse.RenameDurable(tmp, p.Layout.Version(info.Version)); err != nil {
+		return info, fmt.Errorf("publish version %s: %w", info.Version, err)
+	}
+	done = true
+	if err := warehouse.WriteFileAtomic(p.Layout.CurrentPointer(), []byte(info.Version+"\n"), 0o644); err != nil {
+		return info, fmt.Errorf("switch current version: %w", err)
+	}
+	return info, p.prune(info.Version)
+}
+
+// versionName sorts in publish order and is safe as a directory name.
+func versionName(t time.Time) string {
+	return t.UTC().Format("20060102T150405.000Z")
+}
+
+func writeVersion(ctx context.Context, db *sql.DB, dir string, marts []string, rows map[string]int64) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	dbPath := filepath.Join(dir, warehouse.MartsDBName)
+	if _, err := conn.ExecContext(ctx, "ATTACH "+warehouse.Quote(dbPath)+" AS pub"); err != nil {
+		return fmt.Errorf("create %s: %w", dbPath, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH pub")
+	for _, m := range marts {
+		t := warehouse.Ident(m)
+		stmts := []string{
+			fmt.Sprintf("CREATE TABLE pub.main.%s AS SELECT * FROM main.%s", t, t),
+			fmt.Sprintf("COPY main.%s TO %s (FORMAT parquet, COMPRESSION zstd)", t, warehouse.Quote(filepath.Join(dir, m+".parquet"))),
+		}
+		for _, s := range stmts {
+			if _, err := conn.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("publish mart %s: %w", m, err)
+			}
+		}
+		var n int64
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM main."+t).Scan(&n); err != nil {
+			return err
+		}
+		rows[m] = n
+	}
+	if _, err := conn.ExecContext(ctx, "CHECKPOINT pub"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "DETACH pub")
+	return err
+}
+
+// prune removes the oldest versions beyond Keep, never the current one, and
+// leftovers of publishes that crashed before their rename.
+func (p *Publisher) prune(current string) error {
+	versions, err := Versions(p.Layout)
+	if err != nil {
+		return err
+	}
+	keep := max(p.Keep, 1)
+	for i := 0; i < len(versions)-keep; i++ {
+		if versions[i] == current {
+			continue
+		}
+		if err := os.RemoveAll(p.Layout.Version(versions[i])); err != nil {
+			return fmt.Errorf("prune version %s: %w", versions[i], err)
+		}
+	}
+	entries, _ := os.ReadDir(p.Layout.Marts())
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			os.RemoveAll(filepath.Join(p.Layout.Marts(), e.Name()))
+		}
+	}
+	return nil
+}
+
+// Versions lists the published versions, oldest first.
+func Versions(l warehouse.Layout) ([]string, error) {
+	entries, err := os.ReadDir(l.Marts())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ErrNothingPublished is returned when no version has been published yet.
+var ErrNothingPublished = errors.New("no marts are published in this data directory yet (run `custmart run` first)")
+
+// Current resolves the CURRENT pointer to a version and its DuckDB file.
+func Current(l warehouse.Layout) (version, dbPath string, err error) {
+	raw, err := os.ReadFile(l.CurrentPointer())
+	if errors.Is(err, os.ErrNotExist) {
+		return "", "", ErrNothingPublished
+	}
+	if err != nil {
+		return "", "", err
+	}
+	version = strings.TrimSpace(string(raw))
+	dbPath = filepath.Join(l.Version(version), warehouse.MartsDBName)
+	if _, err := os.Stat(dbPath); err != nil {
+		return "", "", fmt.Errorf("current version %s is missing its %s: %w", version, warehouse.MartsDBName, err)
+	}
+	return version, dbPath, nil
+}
+
+// ReadInfo reads a version's _version.json.
+func ReadInfo(l warehouse.Layout, version string) (Info, error) {
+	var info Info
+	raw, err := os.ReadFile(filepath.Join(l.Version(version), infoFile))
+	if err != nil {
+		return info, err
+	}
+	return info, json.Unmarshal(raw, &info)
+}
+
+// OpenCurrent opens the current version read-only for ad-hoc SQL: an
+// in-memory DuckDB with the version's file attached READ_ONLY as the default
+// database, plus lake_transactions, a view over the lake. It returns the
+// version it opened; the caller keeps using that version until it closes.
+func OpenCurrent(ctx context.Context, l warehouse.Layout, e warehouse.Engine) (*sql.DB, string, error) {
+	version, dbPath, err := Current(l)
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := warehouse.Open(ctx, "", e)
+	if err != nil {
+		return nil, "", err
+	}
+	db.SetMaxOpenConns(1) // the attachment and temp views live on one connection
+	stmts := []string{
+		fmt.Sprintf("ATTACH %s AS marts (READ_ONLY)", warehouse.Quote(dbPath)),
+		"USE marts",
+	}
+	if files, _ := filepath.Glob(l.TransactionsGlob()); len(files) > 0 {
+		stmts = append(stmts, fmt.Sprintf("CREATE TEMP VIEW lake_transactions AS SELECT * FROM read_parquet(%s, hive_partitioning=true)",
+			warehouse.Quote(l.TransactionsGlob())))
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			db.Close()
+			return nil, "", fmt.Errorf("open marts %s: %w", version, err)
+		}
+	}
+	return db, version, nil
+}

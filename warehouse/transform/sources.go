@@ -1,0 +1,291 @@
+package transform
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/custmart/custmart/jobs/config"
+	models "github.com/custmart/custmart/sql"
+	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/lake"
+)
+
+// lakeSchema is the typed schema of the lake's transaction files; it also
+// defines the empty relation models see before anything was ingested.
+const lakeSchema = `transaction_id VARCHAR, order_id VARCHAR, customer_id VARCHAR, ts TIMESTAMP,
+amount DECIMAL(18,2), quantity DECIMAL(18,3), unit_price DECIMAL(18,4), currency VARCHAR,
+channel VARCHAR, store_id VARCHAR, product_id VARCHAR, is_refund BOOLEAN, source VARCHAR,
+batch_id VARCHAR, source_file VARCHAR, source_line BIGINT`
+
+const quarantineSchema = `source VARCHAR, file VARCHAR, line BIGINT, raw VARCHAR, reason_code VARCHAR,
+message VARCHAR, batch_id VARCHAR, quarantined_at TIMESTAMP`
+
+// setup creates the state tables, sets the run's parameters as DuckDB
+// variables (models read them with getvariable) and writes the parameter
+// tables of the configuration.
+func setup(ctx context.Context, conn *sql.Conn, c *config.Config, asOf time.Time) error {
+	m := c.Model
+	holdout := "NULL::DATE"
+	if m.HoldoutFrom != "" {
+		holdout = "DATE " + warehouse.Quote(m.HoldoutFrom)
+	}
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS _custmart_models (name VARCHAR PRIMARY KEY, hash VARCHAR, built_at TIMESTAMP)`,
+		`CREATE TABLE IF NOT EXISTS _custmart_partitions (model VARCHAR, day DATE, fingerprint VARCHAR)`,
+		`CREATE TABLE IF NOT EXISTS _custmart_state (key VARCHAR PRIMARY KEY, value VARCHAR)`,
+		"SET VARIABLE as_of = DATE " + warehouse.Quote(asOf.Format(time.DateOnly)),
+		"SET VARIABLE time_unit = " + warehouse.Quote(m.TimeUnit),
+		fmt.Sprintf("SET VARIABLE unit_days = %g::DOUBLE", m.UnitDays()),
+		fmt.Sprintf("SET VARIABLE horizon = %g::DOUBLE", m.Horizon),
+		fmt.Sprintf("SET VARIABLE margin_rate = %g::DOUBLE", m.MarginRate),
+		fmt.Sprintf("SET VARIABLE cost_per_order = %g::DOUBLE", m.CostPerOrder),
+		fmt.Sprintf("SET VARIABLE cost_per_customer_year = %g::DOUBLE", m.CostPerCustomerYr),
+		fmt.Sprintf("SET VARIABLE acquisition_cost = %g::DOUBLE", m.AcquisitionCost),
+		fmt.Sprintf("SET VARIABLE discount_rate = %g::DOUBLE", m.DiscountRate),
+		"SET VARIABLE monetary = " + warehouse.Quote(m.Monetary),
+		"SET VARIABLE predictive_model = " + warehouse.Quote(m.PredictiveModel),
+		fmt.Sprintf("SET VARIABLE tier_platinum = %g::DOUBLE", m.Tiers.Platinum),
+		fmt.Sprintf("SET VARIABLE tier_gold = %g::DOUBLE", m.Tiers.Gold),
+		fmt.Sprintf("SET VARIABLE tier_iron = %g::DOUBLE", m.Tiers.Iron),
+		fmt.Sprintf("SET VARIABLE cycle_bands = [%g, %g]::DOUBLE[]", m.CycleBands[0], m.CycleBands[1]),
+		fmt.Sprintf("SET VARIABLE amount_bands = [%g, %g]::DOUBLE[]", m.AmountBands[0], m.AmountBands[1]),
+		"SET VARIABLE holdout_from = " + holdout,
+		`CREATE OR REPLACE TEMP TABLE param_rfm_segments (ord INTEGER, segment VARCHAR,
+  r_lo INTEGER, r_hi INTEGER, f_lo INTEGER, f_hi INTEGER, m_lo INTEGER, m_hi INTEGER)`,
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("setup: %s: %w", firstLine(s), err)
+		}
+	}
+	for i, r := range m.RFMSegments {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO param_rfm_segments VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			i+1, r.Segment, r.R[0], r.R[1], r.F[0], r.F[1], r.M[0], r.M[1]); err != nil {
+			return fmt.Errorf("setup: rfm segments: %w", err)
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// defineLakeSources creates the relations models read the lake through:
+// lake_transactions (every transaction file), lake_batches (the manifest)
+// and lake_quarantine (rejected rows of live batches).
+func defineLakeSources(ctx context.Context, conn *sql.Conn, l warehouse.Layout, parts map[string][]string) error {
+	txView := emptyRelation(lakeSchema)
+	if len(parts) > 0 {
+		txView = fmt.Sprintf("SELECT * EXCLUDE (date) FROM read_parquet(%s, hive_partitioning=true)", warehouse.Quote(l.TransactionsGlob()))
+	}
+	manifest, err := lake.LoadManifest(l)
+	if err != nil {
+		return err
+	}
+	live := map[[2]string]bool{}
+	batchesWithLive := map[string]bool{}
+	for _, lf := range manifest.Live() {
+		live[[2]string{lf.BatchID, lf.File}] = true
+		batchesWithLive[lf.BatchID] = true
+	}
+	var quarantineFiles []string
+	for _, b := range manifest.Batches() {
+		if !batchesWithLive[b.BatchID] {
+			continue
+		}
+		for _, mv := range b.Moves {
+			if strings.HasPrefix(mv.To, "quarantine") {
+				quarantineFiles = append(quarantineFiles, warehouse.Quote(filepath.Join(l.Lake(), mv.To)))
+			}
+		}
+	}
+	qView := emptyRelation(quarantineSchema)
+	if len(quarantineFiles) > 0 {
+		qView = fmt.Sprintf("SELECT * FROM read_parquet([%s])", strings.Join(quarantineFiles, ", "))
+	}
+	stmts := []string{
+		"CREATE OR REPLACE TEMP VIEW lake_transactions AS " + txView,
+		"CREATE OR REPLACE TEMP VIEW lake_quarantine AS " + qView,
+		`CREATE OR REPLACE TEMP TABLE lake_batches (batch_id VARCHAR, source VARCHAR, file VARCHAR, checksum VARCHAR,
+  size_bytes BIGINT, status VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT,
+  rows_duplicate BIGINT, amount_loaded DECIMAL(18,2), live BOOLEAN, error VARCHAR,
+  started_at TIMESTAMP, finished_at TIMESTAMP)`,
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("lake sources: %w", err)
+		}
+	}
+	for _, b := range manifest.Batches() {
+		for _, f := range b.Files {
+			amount := sql.NullString{String: f.AmountLoaded, Valid: f.AmountLoaded != ""}
+			_, err := conn.ExecContext(ctx, `INSERT INTO lake_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::DECIMAL(18,2), ?, ?, ?, ?)`,
+				b.BatchID, b.Source, f.File, f.Checksum, f.Size, f.Status, f.RowsRead, f.RowsLoaded,
+				f.RowsQuarantined, f.RowsDuplicate, amount, live[[2]string{b.BatchID, f.File}],
+				nullString(f.Error), b.StartedAt, b.FinishedAt)
+			if err != nil {
+				return fmt.Errorf("lake sources: manifest: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// defineDelta points lake_transactions_delta at the files of the changed days
+// and fills changed_days, for incremental models.
+func defineDelta(ctx context.Context, conn *sql.Conn, parts map[string][]string, changed []string) error {
+	var files, days []string
+	for _, d := range changed {
+		days = append(days, "(DATE "+warehouse.Quote(d)+")")
+		for _, f := range parts[d] {
+			files = append(files, warehouse.Quote(f))
+		}
+	}
+	view := emptyRelation(lakeSchema)
+	if len(files) > 0 {
+		view = fmt.Sprintf("SELECT * FROM read_parquet([%s], hive_partitioning=false)", strings.Join(files, ", "))
+	}
+	stmts := []string{
+		"CREATE OR REPLACE TEMP VIEW lake_transactions_delta AS " + view,
+		"CREATE OR REPLACE TEMP TABLE changed_days (day DATE)",
+	}
+	if len(days) > 0 {
+		stmts = append(stmts, "INSERT INTO changed_days VALUES "+strings.Join(days, ", "))
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("incremental delta: %w", err)
+		}
+	}
+	return nil
+}
+
+func emptyRelation(schema string) string {
+	var cols []string
+	for _, def := range strings.Split(schema, ",") {
+		def = strings.TrimSpace(def)
+		name, typ, _ := strings.Cut(def, " ")
+		cols = append(cols, fmt.Sprintf("NULL::%s AS %s", typ, name))
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
+}
+
+// runChecks evaluates the model's declared checks; the first failure wins.
+func runChecks(ctx context.Context, conn *sql.Conn, m models.Model) error {
+	for _, c := range m.Checks {
+		query, err := checkQuery(m.Name, c)
+		if err != nil {
+			return fmt.Errorf("check %s %s: %w", c.Kind, c.Args, err)
+		}
+		var failing int64
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM ("+query+")").Scan(&failing); err != nil {
+			return fmt.Errorf("check %s %s: %w", c.Kind, c.Args, err)
+		}
+		if failing == 0 {
+			continue
+		}
+		sample, err := sampleRows(ctx, conn, query)
+		if err != nil {
+			return err
+		}
+		return &CheckError{Model: m.Name, Check: c, Failing: failing, Sample: sample}
+	}
+	return nil
+}
+
+// checkQuery compiles a check into a query returning the failing rows.
+func checkQuery(table string, c models.Check) (string, error) {
+	t := warehouse.Ident(table)
+	switch c.Kind {
+	case "not_null":
+		var conds []string
+		for _, col := range splitCols(c.Args) {
+			conds = append(conds, warehouse.Ident(col)+" IS NULL")
+		}
+		return fmt.Sprintf("SELECT * FROM %s WHERE %s", t, strings.Join(conds, " OR ")), nil
+	case "unique":
+		cols := splitCols(c.Args)
+		quoted := make([]string, len(cols))
+		for i, col := range cols {
+			quoted[i] = warehouse.Ident(col)
+		}
+		list := strings.Join(quoted, ", ")
+		return fmt.Sprintf("SELECT %s, count(*) AS n FROM %s GROUP BY %s HAVING count(*) > 1", list, t, list), nil
+	case "accepted_values":
+		col, values, ok := strings.Cut(c.Args, ":")
+		if !ok {
+			return "", fmt.Errorf("write accepted_values <column>: <value> | <value> ...")
+		}
+		var quoted []string
+		for _, v := range strings.Split(values, "|") {
+			quoted = append(quoted, warehouse.Quote(strings.TrimSpace(v)))
+		}
+		return fmt.Sprintf("SELECT * FROM %s WHERE %s NOT IN (%s)", t, warehouse.Ident(strings.TrimSpace(col)), strings.Join(quoted, ", ")), nil
+	case "range":
+		f := strings.Fields(c.Args)
+		if len(f) != 3 {
+			return "", fmt.Errorf("write range <column> <min|NULL> <max|NULL>")
+		}
+		return fmt.Sprintf("SELECT * FROM %s WHERE %s < %s OR %s > %s", t, warehouse.Ident(f[0]), f[1], warehouse.Ident(f[0]), f[2]), nil
+	case "row_count":
+		f := strings.Fields(c.Args)
+		if len(f) == 0 || len(f) > 2 {
+			return "", fmt.Errorf("write row_count <min> [max]")
+		}
+		cond := "count(*) < " + f[0]
+		if len(f) == 2 {
+			cond += " OR count(*) > " + f[1]
+		}
+		return fmt.Sprintf("SELECT count(*) AS rows FROM %s HAVING %s", t, cond), nil
+	case "sql":
+		return c.Args, nil
+	}
+	return "", fmt.Errorf("unknown check kind %s", c.Kind)
+}
+
+func splitCols(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func sampleRows(ctx context.Context, conn *sql.Conn, query string) ([]string, error) {
+	rows, err := conn.QueryContext(ctx, "SELECT * FROM ("+query+") LIMIT 5")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		parts := make([]string, len(cols))
+		for i, c := range cols {
+			parts[i] = fmt.Sprintf("%s=%v", c, vals[i])
+		}
+		out = append(out, strings.Join(parts, ", "))
+	}
+	return out, rows.Err()
+}
