@@ -79,9 +79,11 @@ func (r Report) Failed() []FileResult {
 type Ingester struct {
 	Layout warehouse.Layout
 	Engine warehouse.Engine
-	// AsOf is the logical date; timestamps after it (plus the source's
-	// tolerance) are rejected.
-	AsOf   time.Time
+	// AsOf is the logical date; timestamps after the later of it and today
+	// (plus the source's future_tolerance) are rejected.
+	AsOf time.Time
+	// Now is the clock (nil: time.Now).
+	Now    func() time.Time
 	DryRun bool
 	Logger *slog.Logger
 	// MaxBatchFiles caps how many files one batch reads (0: 1000).
@@ -233,6 +235,13 @@ func (in *Ingester) log(r FileResult) {
 		"source", r.Source, "file", r.File, "status", r.Status, "batch", r.BatchID,
 		"rows_read", r.RowsRead, "rows_loaded", r.RowsLoaded,
 		"rows_quarantined", r.RowsQuarantined, "rows_duplicate", r.RowsDuplicate, "message", r.Message)
+}
+
+func (in *Ingester) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
 }
 
 func newBatchID() string {

@@ -24,7 +24,7 @@ var LakeColumns = []string{
 // Reason codes of quarantined rows.
 var ReasonCodes = []string{
 	"invalid_utf8", "bad_column_count", "malformed_row", "bad_json",
-	"missing_customer_id", "missing_ts", "bad_ts", "ts_after_as_of", "ts_before_floor",
+	"missing_customer_id", "missing_ts", "bad_ts", "ts_in_future", "ts_before_floor",
 	"missing_amount", "bad_amount", "bad_quantity", "bad_unit_price", "bad_currency",
 }
 
@@ -58,7 +58,15 @@ func (in *Ingester) validate(ctx context.Context, conn *sql.Conn, src config.Sou
 		amount = "TRY_CAST(TRY_CAST(v_quantity AS DECIMAL(18,3)) * TRY_CAST(v_unit_price AS DECIMAL(18,4)) AS DECIMAL(18,2))"
 		amountMissing = "v_quantity IS NULL OR v_unit_price IS NULL"
 	}
-	latest := in.AsOf.AddDate(0, 0, 1).Add(src.FutureTolerance.D())
+	// A timestamp is in the future when it is after the later of the logical
+	// date and today: a backfill as of a past date still lands the real data
+	// that followed it (later runs and holdout checks need it); models only
+	// ever read up to their as-of date.
+	horizon := in.AsOf
+	if today := in.now().UTC().Truncate(24 * time.Hour); today.After(horizon) {
+		horizon = today
+	}
+	latest := horizon.AddDate(0, 0, 1).Add(src.FutureTolerance.D())
 	currencyCheck := "false"
 	if len(src.Currencies) > 0 {
 		quoted := make([]string, len(src.Currencies))
@@ -91,7 +99,7 @@ r AS (
     WHEN v_customer_id IS NULL THEN 'missing_customer_id'
     WHEN v_ts IS NULL THEN 'missing_ts'
     WHEN ts IS NULL THEN 'bad_ts'
-    WHEN ts >= %[14]s::TIMESTAMP THEN 'ts_after_as_of'
+    WHEN ts >= %[14]s::TIMESTAMP THEN 'ts_in_future'
     WHEN ts < %[15]s::TIMESTAMP THEN 'ts_before_floor'
     WHEN %[16]s THEN 'missing_amount'
     WHEN amount IS NULL THEN 'bad_amount'
@@ -105,7 +113,7 @@ SELECT file, line, raw, reason_code,
     WHEN 'missing_customer_id' THEN format('column {} is empty', %[18]s)
     WHEN 'missing_ts' THEN format('column {} is empty', %[19]s)
     WHEN 'bad_ts' THEN format('column {}: {} is not a timestamp in the configured format', %[19]s, v_ts)
-    WHEN 'ts_after_as_of' THEN format('column {}: {} is after the as-of date %[20]s plus the tolerance', %[19]s, v_ts)
+    WHEN 'ts_in_future' THEN format('column {}: {} is after %[20]s plus future_tolerance', %[19]s, v_ts)
     WHEN 'ts_before_floor' THEN format('column {}: {} is before not_before %[21]s', %[19]s, v_ts)
     WHEN 'missing_amount' THEN format('column {} is empty', %[22]s)
     WHEN 'bad_amount' THEN format('column {}: {} is not an amount', %[22]s, coalesce(v_amount, v_quantity || ' * ' || v_unit_price))
@@ -128,7 +136,7 @@ FROM r`,
 		tsParse, amount,
 		warehouse.Quote(latest.Format(time.DateTime)), warehouse.Quote(src.NotBefore),
 		amountMissing, currencyCheck,
-		name("customer_id"), name("ts"), in.AsOf.Format(time.DateOnly), src.NotBefore,
+		name("customer_id"), name("ts"), horizon.Format(time.DateOnly), src.NotBefore,
 		warehouse.Quote(amountSourceName(src)), name("quantity"), name("unit_price"), name("currency"),
 		refund, warehouse.Quote(src.Name), warehouse.Quote(batchID))
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {

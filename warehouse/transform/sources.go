@@ -16,13 +16,17 @@ import (
 
 // lakeSchema is the typed schema of the lake's transaction files; it also
 // defines the empty relation models see before anything was ingested.
-const lakeSchema = `transaction_id VARCHAR, order_id VARCHAR, customer_id VARCHAR, ts TIMESTAMP,
-amount DECIMAL(18,2), quantity DECIMAL(18,3), unit_price DECIMAL(18,4), currency VARCHAR,
-channel VARCHAR, store_id VARCHAR, product_id VARCHAR, is_refund BOOLEAN, source VARCHAR,
-batch_id VARCHAR, source_file VARCHAR, source_line BIGINT`
+var lakeSchema = []string{
+	"transaction_id VARCHAR", "order_id VARCHAR", "customer_id VARCHAR", "ts TIMESTAMP",
+	"amount DECIMAL(18,2)", "quantity DECIMAL(18,3)", "unit_price DECIMAL(18,4)", "currency VARCHAR",
+	"channel VARCHAR", "store_id VARCHAR", "product_id VARCHAR", "is_refund BOOLEAN", "source VARCHAR",
+	"batch_id VARCHAR", "source_file VARCHAR", "source_line BIGINT",
+}
 
-const quarantineSchema = `source VARCHAR, file VARCHAR, line BIGINT, raw VARCHAR, reason_code VARCHAR,
-message VARCHAR, batch_id VARCHAR, quarantined_at TIMESTAMP`
+var quarantineSchema = []string{
+	"source VARCHAR", "file VARCHAR", "line BIGINT", "raw VARCHAR", "reason_code VARCHAR",
+	"message VARCHAR", "batch_id VARCHAR", "quarantined_at TIMESTAMP",
+}
 
 // setup creates the state tables, sets the run's parameters as DuckDB
 // variables (models read them with getvariable) and writes the parameter
@@ -168,10 +172,9 @@ func defineDelta(ctx context.Context, conn *sql.Conn, parts map[string][]string,
 	return nil
 }
 
-func emptyRelation(schema string) string {
+func emptyRelation(schema []string) string {
 	var cols []string
-	for _, def := range strings.Split(schema, ",") {
-		def = strings.TrimSpace(def)
+	for _, def := range schema {
 		name, typ, _ := strings.Cut(def, " ")
 		cols = append(cols, fmt.Sprintf("NULL::%s AS %s", typ, name))
 	}

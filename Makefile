@@ -1,0 +1,33 @@
+# custmart: the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+TAGS    ?= duckdb_arrow
+BIN     := bin/custmart
+DATA    ?= data
+# The built-in sample: fixtures for a few thousand customers over 2024-01-01..2025-12-28.
+SAMPLE_CUSTOMERS ?= 3000
+SAMPLE_SEED      ?= 42
+AS_OF            ?= 2025-12-28
+BENCH_ARGS       ?=
+
+.PHONY: build run test bench lint clean
+
+build:
+	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/custmart
+
+run: build
+	$(BIN) fixtures --data-dir $(DATA) --customers $(SAMPLE_CUSTOMERS) --seed $(SAMPLE_SEED) --overwrite
+	$(BIN) run --data-dir $(DATA) --as-of $(AS_OF)
+
+test:
+	$(GO) test -tags $(TAGS) -timeout 15m ./...
+
+bench: build
+	$(BIN) bench $(BENCH_ARGS)
+
+lint:
+	$(GO) vet -tags $(TAGS) ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+clean:
+	rm -rf bin $(DATA)

@@ -1,0 +1,260 @@
+package transform_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/custmart/custmart/jobs/config"
+	models "github.com/custmart/custmart/sql"
+	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/lake"
+	"github.com/custmart/custmart/warehouse/transform"
+)
+
+// tiny is hand-made data whose RFM values are worked out by hand in
+// TestRFMOnTinyData, ties included.
+const tiny = `transaction_id,order_id,customer_id,ts,amount
+t1,o1,A,2024-01-09 10:00:00,10.00
+t2,o2,A,2024-01-05 10:00:00,20.00
+t3,o3,B,2024-01-09 11:00:00,5.00
+t4,o4,C,2024-01-01 09:00:00,100.00
+t5,o5,C,2024-01-02 09:00:00,50.00
+t6,R5,C,2024-01-03 09:00:00,-20.00
+t7,o7,D,2024-01-08 12:00:00,30.00
+t8,o8,E,2024-01-01 08:00:00,1.00
+t9,o9,F,2024-01-11 08:00:00,99.00
+`
+
+type fixture struct {
+	layout warehouse.Layout
+	cfg    *config.Config
+	asOf   time.Time
+}
+
+func setup(t *testing.T, data string, yamlExtra string) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	inbox := filepath.Join(dir, "inbox")
+	if err := os.MkdirAll(inbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inbox, "day.csv"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw := `version: 1
+sources:
+  - name: shop
+    path: ` + inbox + `
+    columns: {transaction_id: transaction_id, order_id: order_id, customer_id: customer_id, ts: ts, amount: amount}
+    cancellation_pattern: "^R"
+    future_tolerance: 30d
+` + yamlExtra
+	cfg, err := config.Parse([]byte(raw), filepath.Join(dir, "custmart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{layout: warehouse.NewLayout(filepath.Join(dir, "data")), cfg: cfg, asOf: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
+	in := &lake.Ingester{Layout: f.layout, AsOf: f.asOf.AddDate(0, 0, 5)}
+	if _, err := in.Ingest(context.Background(), cfg.Sources); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f fixture) transform(t *testing.T) transform.Result {
+	t.Helper()
+	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (f fixture) db(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", f.layout.WarehouseDB()+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+type rfmRow struct {
+	recency, orders int64
+	monetary        float64
+	r, f, m         int64
+	segment         string
+}
+
+func readRFM(t *testing.T, db *sql.DB) map[string]rfmRow {
+	t.Helper()
+	rows, err := db.Query(`SELECT customer_id, recency_days, orders, monetary::DOUBLE, r_score, f_score, m_score, segment FROM rfm`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]rfmRow{}
+	for rows.Next() {
+		var id string
+		var r rfmRow
+		if err := rows.Scan(&id, &r.recency, &r.orders, &r.monetary, &r.r, &r.f, &r.m, &r.segment); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = r
+	}
+	return got
+}
+
+// TestRFMOnTinyData checks RFM against values worked out by hand.
+// As of 2024-01-10 (F bought after it and is not yet a customer):
+// recency [A 1, B 1, C 8, D 2, E 9] has quintile cut points (linear
+// interpolation) 1, 1.6, 4.4, 8.2, so r = 1 + #cuts above: A, B 4 (a tie, the
+// same score), D 3, C 2, E 1. Orders [2,1,2,1,1] cut at 1, 1, 1.4, 2: f = 4
+// for 2 orders, 1 for one. Monetary [30,5,130,30,1] (C's refund nets 150 to
+// 130) cut at 4.2, 20, 30, 50: m = A 3, D 3 (tie), B 2, C 5, E 1.
+func TestRFMOnTinyData(t *testing.T) {
+	f := setup(t, tiny, "")
+	f.transform(t)
+	got := readRFM(t, f.db(t))
+	want := map[string]rfmRow{
+		"A": {1, 2, 30, 4, 4, 3, "Loyal Customers"},
+		"B": {1, 1, 5, 4, 1, 2, "Potential Loyalist"},
+		"C": {8, 2, 130, 2, 4, 5, "Loyal Customers"},
+		"D": {2, 1, 30, 3, 1, 3, "Potential Loyalist"},
+		"E": {9, 1, 1, 1, 1, 1, "Hibernating"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("rfm has %d customers, want %d: %v", len(got), len(want), got)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("customer %s: got %+v, want %+v", id, got[id], w)
+		}
+	}
+}
+
+func TestProfileOnTinyData(t *testing.T) {
+	f := setup(t, tiny, "")
+	f.transform(t)
+	var gross, refunds, net float64
+	var orders, days int64
+	var cycle sql.NullFloat64
+	err := f.db(t).QueryRow(`SELECT gross_revenue::DOUBLE, refunds::DOUBLE, net_revenue::DOUBLE, orders, purchase_days, cycle_days
+FROM customer_profile WHERE customer_id = 'C'`).Scan(&gross, &refunds, &net, &orders, &days, &cycle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gross != 150 || refunds != 20 || net != 130 || orders != 2 || days != 2 || !cycle.Valid || cycle.Float64 != 1 {
+		t.Fatalf("C: gross %v refunds %v net %v orders %d days %d cycle %v", gross, refunds, net, orders, days, cycle)
+	}
+	// A single-purchase customer has no purchase cycle.
+	if err := f.db(t).QueryRow(`SELECT cycle_days FROM customer_profile WHERE customer_id = 'E'`).Scan(&cycle); err != nil || cycle.Valid {
+		t.Fatalf("E cycle %v (%v), want NULL", cycle, err)
+	}
+}
+
+func TestSegmentTableIsConfiguration(t *testing.T) {
+	f := setup(t, tiny, `model:
+  rfm_segments:
+    - {segment: Top, r: 4-5, f: [4, 5], m: 3}
+    - {segment: Rest, r: 2-5, f: 1-5, m: 1-5}
+`)
+	f.transform(t)
+	got := readRFM(t, f.db(t))
+	for id, seg := range map[string]string{"A": "Top", "B": "Rest", "C": "Rest", "D": "Rest", "E": "Others"} {
+		if got[id].segment != seg {
+			t.Errorf("customer %s: segment %q, want %q", id, got[id].segment, seg)
+		}
+	}
+}
+
+func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
+	f := setup(t, tiny, "")
+	f.transform(t)
+	ms, err := models.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ms {
+		if ms[i].Name == "rfm" {
+			ms[i].SQL = "SELECT * FROM rfm UNION ALL SELECT * FROM rfm" // duplicates every key
+		}
+	}
+	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: ms}
+	_, err = r.Run(context.Background())
+	var ce *transform.CheckError
+	if !errors.As(err, &ce) || ce.Model != "rfm" || ce.Check.Kind != "unique" || ce.Failing != 5 {
+		t.Fatalf("want a unique check failure on rfm with 5 failing keys, got %v", err)
+	}
+	db := f.db(t)
+	var n int64
+	if err := db.QueryRow(`SELECT count(*) FROM rfm`).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("rfm after the failed build has %d rows (%v), want the previous 5", n, err)
+	}
+	state, err := transform.LoadState(context.Background(), db)
+	if err != nil || state.Status != "failed" {
+		t.Fatalf("state %+v (%v), want failed", state, err)
+	}
+}
+
+// TestIncrementalEqualsFullRebuild adds a late file and a new day, then
+// compares the incrementally maintained customer_daily with a full rebuild.
+func TestIncrementalEqualsFullRebuild(t *testing.T) {
+	f := setup(t, tiny, "")
+	first := f.transform(t)
+	if cd := modelResult(first, "customer_daily"); cd.ChangedDays != -1 {
+		t.Fatalf("first build should be full, got %d changed days", cd.ChangedDays)
+	}
+	late := "transaction_id,order_id,customer_id,ts,amount\nt10,o10,B,2024-01-02 10:00:00,7.00\nt11,o11,G,2024-01-10 10:00:00,3.50\n"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(f.cfg.Sources[0].Path), "inbox", "late.csv"), []byte(late), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := &lake.Ingester{Layout: f.layout, AsOf: f.asOf}
+	if _, err := in.Ingest(context.Background(), f.cfg.Sources); err != nil {
+		t.Fatal(err)
+	}
+	second := f.transform(t)
+	if cd := modelResult(second, "customer_daily"); cd.ChangedDays != 2 {
+		t.Fatalf("incremental build changed %d days, want 2", cd.ChangedDays)
+	}
+	incremental := dump(t, f, "customer_daily")
+	full := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, FullRefresh: true}
+	if _, err := full.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rebuilt := dump(t, f, "customer_daily"); rebuilt != incremental {
+		t.Fatalf("incremental:\n%s\nfull rebuild:\n%s", incremental, rebuilt)
+	}
+}
+
+func modelResult(r transform.Result, name string) transform.ModelResult {
+	for _, m := range r.Models {
+		if m.Name == name {
+			return m
+		}
+	}
+	return transform.ModelResult{}
+}
+
+func dump(t *testing.T, f fixture, table string) string {
+	t.Helper()
+	db, err := sql.Open("duckdb", f.layout.WarehouseDB()+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var out string
+	if err := db.QueryRow(`SELECT string_agg(x::VARCHAR, E'\n' ORDER BY x::VARCHAR) FROM (SELECT * FROM ` + table + `) x`).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
