@@ -14,7 +14,7 @@ WITH base AS (
     customer_id,
     getvariable('as_of') - last_purchase AS recency_days,
     orders,
-    CASE WHEN getvariable('monetary') = 'mean' THEN round(net_revenue / orders, 2) ELSE net_revenue END AS monetary
+    CASE WHEN getvariable('monetary') = 'mean' THEN CAST(net_revenue / orders AS DECIMAL(18,2)) ELSE net_revenue END AS monetary
   FROM customer_profile),
 -- Quintile cut points (20/40/60/80%, linear interpolation) over all customers.
 cuts AS (

@@ -140,7 +140,11 @@ func printTransform(w io.Writer, out jobs.Outcome) {
 		if m.ChangedDays >= 0 {
 			detail = fmt.Sprintf(" (%d changed days)", m.ChangedDays)
 		}
-		fmt.Fprintf(w, "  %-22s %-11s %10d rows %8s%s\n", m.Name, m.Materialized, m.Rows, m.Duration.Round(time.Millisecond), detail)
+		rows := fmt.Sprintf("%10d rows", m.Rows)
+		if m.Materialized == "view" {
+			rows = fmt.Sprintf("%15s", "")
+		}
+		fmt.Fprintf(w, "  %-22s %-11s %s %8s%s\n", m.Name, m.Materialized, rows, m.Duration.Round(time.Millisecond), detail)
 	}
 }
 
@@ -150,7 +154,12 @@ func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
 	rec := out.Record
 	read, loaded, quarantined, dup := out.Ingest.Totals()
 	fmt.Fprintf(w, "custmart run as of %s: %s in %s\n\n", rec.LogicalDate, rec.Status, rec.Duration().Round(time.Millisecond))
-	fmt.Fprintf(w, "ingest     %d files: %d rows read, %d loaded, %d quarantined, %d duplicate\n", len(out.Ingest.Files), read, loaded, quarantined, dup)
+	statuses := map[string]int{}
+	for _, f := range out.Ingest.Files {
+		statuses[f.Status]++
+	}
+	fmt.Fprintf(w, "ingest     %d files (%d loaded, %d already in the lake): %d rows read, %d loaded, %d quarantined, %d duplicate\n",
+		len(out.Ingest.Files), statuses[lake.FileLoaded], statuses[lake.FileSkipped], read, loaded, quarantined, dup)
 	fmt.Fprintf(w, "transform  %d models\n", len(out.Transform.Models))
 	printTransform(w, out)
 	fmt.Fprintf(w, "publish    version %s, %d marts in %s\n\n", out.Published.Version, len(out.Published.Marts), a.layout().Version(out.Published.Version))
