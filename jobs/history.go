@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
@@ -20,6 +23,16 @@ const (
 	StatusFailed    = "failed"
 	StatusCanceled  = "canceled"
 	StatusAbandoned = "abandoned" // the process died mid-run (kill -9, power loss)
+	StatusSkipped   = "skipped"   // not run: an upstream job failed for the same logical date
+)
+
+// Triggers say what started a run.
+const (
+	TriggerCLI        = "cli"        // a command such as `custmart run`
+	TriggerSchedule   = "schedule"   // the daemon, at a tick of the job's schedule
+	TriggerCatchUp    = "catch-up"   // the daemon, for an interval missed during downtime
+	TriggerDependency = "dependency" // the daemon, because a downstream job needs this date
+	TriggerBackfill   = "backfill"   // `custmart backfill`
 )
 
 // ModelTiming is one model's build inside a run.
@@ -35,12 +48,15 @@ type Record struct {
 	Job             string        `json:"job"`
 	LogicalDate     string        `json:"logical_date"`
 	Attempt         int           `json:"attempt"`
+	Trigger         string        `json:"trigger,omitempty"`
+	ScheduledAt     *time.Time    `json:"scheduled_at,omitempty"`
 	Steps           []string      `json:"steps"`
 	Status          string        `json:"status"`
 	Error           string        `json:"error,omitempty"`
 	StartedAt       time.Time     `json:"started_at"`
 	FinishedAt      *time.Time    `json:"finished_at,omitempty"`
 	PID             int           `json:"pid"`
+	Instance        string        `json:"instance,omitempty"`
 	RowsIn          int64         `json:"rows_in"`
 	RowsOut         int64         `json:"rows_out"`
 	RowsQuarantined int64         `json:"rows_quarantined"`
@@ -67,9 +83,23 @@ type History struct {
 // NewHistory returns the run history of a data directory.
 func NewHistory(l warehouse.Layout) *History { return &History{dir: l.Runs()} }
 
+// lastRunTime makes run ids of this process strictly increasing, so two
+// records made within one microsecond (skipped runs) never share an id.
+var lastRunTime struct {
+	sync.Mutex
+	t time.Time
+}
+
 // NewRunID returns a sortable, unique run id.
 func NewRunID(job string, t time.Time) string {
-	return t.UTC().Format("20060102T150405.000000Z") + "-" + job
+	t = t.UTC().Truncate(time.Microsecond)
+	lastRunTime.Lock()
+	if !t.After(lastRunTime.t) {
+		t = lastRunTime.t.Add(time.Microsecond)
+	}
+	lastRunTime.t = t
+	lastRunTime.Unlock()
+	return t.Format("20060102T150405.000000Z") + "-" + job
 }
 
 // Save writes a record atomically.
@@ -127,9 +157,20 @@ func (h *History) List(f Filter) ([]Record, error) {
 	return out, nil
 }
 
-// MarkAbandoned marks runs left "running" by a process that no longer holds
-// the writer lock as abandoned. Call it with the writer lock held: then no
-// other process can be running them.
+// instance identifies this process in run records. The PID alone is not
+// enough: a restarted container often gets the same PID (1) as the process
+// that died.
+var instance = newInstance()
+
+func newInstance() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(b))
+}
+
+// MarkAbandoned marks runs left "running" by another process as abandoned.
+// Call it with the writer lock held: then no other process can be running
+// them, since every run holds the lock while it runs.
 func (h *History) MarkAbandoned() ([]Record, error) {
 	running, err := h.List(Filter{Status: StatusRunning})
 	if err != nil {
@@ -137,7 +178,7 @@ func (h *History) MarkAbandoned() ([]Record, error) {
 	}
 	var marked []Record
 	for _, r := range running {
-		if r.PID == os.Getpid() {
+		if r.Instance == instance {
 			continue
 		}
 		now := time.Now().UTC()
@@ -149,4 +190,16 @@ func (h *History) MarkAbandoned() ([]Record, error) {
 		marked = append(marked, r)
 	}
 	return marked, nil
+}
+
+// RecoverAbandoned takes the writer lock, marks the runs of processes that
+// died mid-run as abandoned, and releases the lock. A *warehouse.LockedError
+// means another process is writing; its runs are not abandoned.
+func RecoverAbandoned(l warehouse.Layout) ([]Record, error) {
+	lock, err := warehouse.AcquireWriter(l, warehouse.CommandLine())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	return NewHistory(l).MarkAbandoned()
 }

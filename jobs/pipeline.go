@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/jobs/config"
+	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/publish"
@@ -26,6 +27,8 @@ type Pipeline struct {
 	Logger   *slog.Logger
 	GoModels map[string]transform.GoModel
 	Hooks    []transform.Hook
+	// Models the transform builds; nil means the embedded models.
+	Models []models.Model
 }
 
 // Options of one pipeline run.
@@ -35,8 +38,10 @@ type Options struct {
 	AsOf        time.Time // logical date
 	Sources     []string  // ingest only these sources; empty: all
 	Attempt     int
-	DryRun      bool // ingest: count and validate, write nothing
-	FullRefresh bool // transform: rebuild incremental models
+	Trigger     string    // what started the run; empty: cli
+	ScheduledAt time.Time // the schedule tick the run is for; zero when not scheduled
+	DryRun      bool      // ingest: count and validate, write nothing
+	FullRefresh bool      // transform: rebuild incremental models
 }
 
 // Outcome is what a run produced, for summaries.
@@ -70,10 +75,18 @@ func (p *Pipeline) Run(ctx context.Context, opts Options) (Outcome, error) {
 	if opts.Attempt == 0 {
 		opts.Attempt = 1
 	}
+	if opts.Trigger == "" {
+		opts.Trigger = TriggerCLI
+	}
 	start := time.Now().UTC()
 	rec := Record{
 		ID: NewRunID(opts.Job, start), Job: opts.Job, LogicalDate: opts.AsOf.Format(time.DateOnly),
-		Attempt: opts.Attempt, Steps: ordered(opts.Steps), Status: StatusRunning, StartedAt: start, PID: os.Getpid(),
+		Attempt: opts.Attempt, Trigger: opts.Trigger, Steps: ordered(opts.Steps), Status: StatusRunning,
+		StartedAt: start, PID: os.Getpid(), Instance: instance,
+	}
+	if !opts.ScheduledAt.IsZero() {
+		at := opts.ScheduledAt.UTC()
+		rec.ScheduledAt = &at
 	}
 	if !opts.DryRun {
 		if err := history.Save(rec); err != nil {
@@ -86,7 +99,11 @@ func (p *Pipeline) Run(ctx context.Context, opts Options) (Outcome, error) {
 	switch {
 	case runErr == nil:
 		rec.Status = StatusSuccess
-	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// A timeout is a failure (retried, alerted); the steps rolled back.
+		runErr = fmt.Errorf("run timed out, its partial work was rolled back: %w", runErr)
+		rec.Status, rec.Error = StatusFailed, runErr.Error()
+	case ctx.Err() != nil || errors.Is(runErr, context.Canceled):
 		rec.Status, rec.Error = StatusCanceled, runErr.Error()
 	default:
 		rec.Status, rec.Error = StatusFailed, runErr.Error()
@@ -130,8 +147,9 @@ func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Ou
 				return err
 			}
 		case "transform":
+			hooks := append(slices.Clip(p.Hooks), RunsHook)
 			r := &transform.Runner{Layout: p.Layout, Config: p.Config, AsOf: opts.AsOf, Logger: p.Logger,
-				GoModels: p.GoModels, Hooks: p.Hooks, FullRefresh: opts.FullRefresh}
+				Models: p.Models, GoModels: p.GoModels, Hooks: hooks, FullRefresh: opts.FullRefresh}
 			res, err := r.Run(ctx)
 			out.Transform = res
 			for _, m := range res.Models {

@@ -11,6 +11,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,7 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/custmart/custmart/jobs/dag"
 )
 
 // CurrentVersion is the only configuration version this binary reads.
@@ -40,6 +45,7 @@ type Config struct {
 	Warehouse Warehouse `yaml:"warehouse"`
 	Publish   Publish   `yaml:"publish"`
 	Jobs      []Job     `yaml:"jobs"`
+	Scheduler Scheduler `yaml:"scheduler"`
 	HTTP      HTTP      `yaml:"http"`
 	Alerts    Alerts    `yaml:"alerts"`
 	Serve     Serve     `yaml:"serve"`
@@ -115,7 +121,42 @@ type Model struct {
 	CycleBands        []float64 `yaml:"cycle_bands"`
 	AmountBands       []float64 `yaml:"amount_bands"`
 	HoldoutFrom       string    `yaml:"holdout_from"`
+	// Feedback is an optional survey source (satisfaction, NPS, complaints):
+	// the attitude side of Dick & Basu loyalty. Without it attitude is
+	// reported as unknown, never guessed.
+	Feedback *Feedback `yaml:"feedback"`
+	// CampaignResponse is an optional source of campaign contacts and
+	// responses, for value x responsiveness (Roberts & Paul 1997).
+	CampaignResponse *SideFile `yaml:"campaign_response"`
 }
+
+// SideFile is a small file source that the models read with DuckDB when they
+// run (it is not ingested into the lake).
+type SideFile struct {
+	// Path is a file or a glob; relative paths are relative to the configuration file.
+	Path   string `yaml:"path"`
+	Format string `yaml:"format"` // csv (with a header line), jsonl or parquet
+	// Columns maps canonical names to the file's columns.
+	Columns map[string]string `yaml:"columns"`
+}
+
+// Feedback is survey feedback: one row per answer with customer_id, date,
+// score and scale (the best possible score).
+type Feedback struct {
+	SideFile `yaml:",inline"`
+	// Scale is the best possible score when the file has no scale column
+	// (10 for NPS, 5 for a five-point satisfaction survey).
+	Scale float64 `yaml:"scale"`
+	// HighAttitude is the share of the scale from which a score counts as a
+	// favourable attitude (default 0.7).
+	HighAttitude float64 `yaml:"high_attitude"`
+}
+
+// Canonical columns of the optional model sources.
+var (
+	FeedbackColumns         = []string{"customer_id", "date", "score", "scale"}
+	CampaignResponseColumns = []string{"customer_id", "campaign_id", "date", "responded"}
+)
 
 // Tiers are the customer-pyramid cut-offs as shares of customers ranked by CLV.
 type Tiers struct {
@@ -171,30 +212,57 @@ type Publish struct {
 	Freshness Duration `yaml:"freshness"`
 }
 
-// Job is one scheduled job.
+// Job is one scheduled job. A run of a job covers one interval of its
+// schedule and is identified by the interval's logical date: the day, in the
+// job's time zone, on which the interval starts (Airflow's convention). A
+// daily job at 02:00 running on the 2nd is the run for the 1st, and its
+// pipeline runs with --as-of set to the 1st.
 type Job struct {
-	Name      string   `yaml:"name"`
-	Schedule  string   `yaml:"schedule"`
-	TimeZone  string   `yaml:"timezone"`
-	Steps     []string `yaml:"steps"`
-	Sources   []string `yaml:"sources"`
+	Name string `yaml:"name"`
+	// Schedule is a cron expression: 5 fields (minute hour day month weekday),
+	// 6 with a leading seconds field, or a descriptor such as @daily, @hourly
+	// or @every 10m.
+	Schedule string `yaml:"schedule"`
+	// TimeZone the schedule and the logical date are read in (IANA name).
+	TimeZone string   `yaml:"timezone"`
+	Steps    []string `yaml:"steps"`
+	// Sources limits the ingest step to these sources; empty means all.
+	Sources []string `yaml:"sources"`
+	// DependsOn are jobs that must have succeeded for the same logical date
+	// before this job runs.
 	DependsOn []string `yaml:"depends_on"`
 	Retries   int      `yaml:"retries"`
 	// RetryBackoff is the first retry delay; it doubles each attempt, with jitter.
 	RetryBackoff Duration `yaml:"retry_backoff"`
-	Timeout      Duration `yaml:"timeout"`
+	// RetryBackoffMax caps the retry delay.
+	RetryBackoffMax Duration `yaml:"retry_backoff_max"`
+	// Timeout cancels a run that takes longer; its partial work is rolled back.
+	Timeout Duration `yaml:"timeout"`
 	// CatchUp after downtime: all (every missed interval) or latest.
 	CatchUp string `yaml:"catch_up"`
 }
 
+// Scheduler holds the settings of the `custmart schedule` daemon.
+type Scheduler struct {
+	// ShutdownGrace is how long a running run may take to finish after
+	// SIGTERM or SIGINT before it is canceled.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// CheckEvery is how often mart freshness is checked for alerts.
+	CheckEvery Duration `yaml:"check_every"`
+}
+
 // HTTP is the scheduler's metrics and health listener.
 type HTTP struct {
+	// Listen is host:port for /metrics, /healthz and /runs; empty disables it.
 	Listen string `yaml:"listen"`
 }
 
 // Alerts are webhooks called on failure, recovery and stale marts.
 type Alerts struct {
+	// Webhook receives an HTTP POST with a JSON body per alert.
 	Webhook string `yaml:"webhook"`
+	// Timeout bounds each delivery attempt.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Serve configures the PostgreSQL-protocol server.
@@ -207,6 +275,7 @@ type Serve struct {
 	MaxConnections   int         `yaml:"max_connections"`
 	StatementTimeout Duration    `yaml:"statement_timeout"`
 	MemoryLimit      string      `yaml:"memory_limit"`
+	Threads          int         `yaml:"threads"`
 }
 
 // ServeUser is a login; its secret is a SCRAM verifier or an environment variable.
@@ -319,9 +388,19 @@ func Parse(raw []byte, path string) (*Config, error) {
 		return nil, &Error{Path: path, Field: "version", Msg: fmt.Sprintf("version %d is not supported", c.Version), Hint: "write `version: 1` at the top of the file"}
 	}
 	base := filepath.Dir(path)
+	for _, p := range []*string{&c.Serve.TLSCert, &c.Serve.TLSKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
 	for i := range c.Sources {
 		if p := c.Sources[i].Path; p != "" && !filepath.IsAbs(p) {
 			c.Sources[i].Path = filepath.Join(base, p)
+		}
+	}
+	for _, side := range []*SideFile{feedbackFile(c.Model.Feedback), c.Model.CampaignResponse} {
+		if side != nil && side.Path != "" && !filepath.IsAbs(side.Path) {
+			side.Path = filepath.Join(base, side.Path)
 		}
 	}
 	c.applyDefaults()
@@ -379,6 +458,14 @@ func (c *Config) applyDefaults() {
 	if m.TimeUnit == "" {
 		m.TimeUnit = "weeks"
 	}
+	for _, side := range []*SideFile{feedbackFile(m.Feedback), m.CampaignResponse} {
+		if side != nil && side.Format == "" {
+			side.Format = "csv"
+		}
+	}
+	if m.Feedback != nil && m.Feedback.HighAttitude == 0 {
+		m.Feedback.HighAttitude = 0.7
+	}
 	if m.Horizon == 0 {
 		m.Horizon = 365.0 / m.UnitDays()
 	}
@@ -420,12 +507,24 @@ func (c *Config) applyDefaults() {
 		if j.RetryBackoff == 0 {
 			j.RetryBackoff = Duration(10 * time.Second)
 		}
+		if j.RetryBackoffMax == 0 {
+			j.RetryBackoffMax = Duration(10 * time.Minute)
+		}
 		if j.Timeout == 0 {
 			j.Timeout = Duration(time.Hour)
 		}
 		if j.CatchUp == "" {
 			j.CatchUp = "latest"
 		}
+	}
+	if c.Scheduler.ShutdownGrace == 0 {
+		c.Scheduler.ShutdownGrace = Duration(30 * time.Second)
+	}
+	if c.Scheduler.CheckEvery == 0 {
+		c.Scheduler.CheckEvery = Duration(time.Minute)
+	}
+	if c.Alerts.Timeout == 0 {
+		c.Alerts.Timeout = Duration(10 * time.Second)
 	}
 	if c.Serve.Listen == "" {
 		c.Serve.Listen = "127.0.0.1:5433"
@@ -476,7 +575,35 @@ func (c *Config) Validate() error {
 	if c.Publish.KeepVersions < 1 {
 		return fieldErr("publish.keep_versions", "must keep at least 1 version", "set keep_versions to 1 or more")
 	}
+	if err := c.Serve.validate(); err != nil {
+		return err
+	}
 	return c.validateJobs()
+}
+
+func (s Serve) validate() error {
+	for i, u := range s.Users {
+		at := fmt.Sprintf("serve.users[%d]", i)
+		if u.Name == "" {
+			return fieldErr(at+".name", "missing", "name the login BI tools use")
+		}
+		if (u.PasswordEnv == "") == (u.SCRAM == "") {
+			return fieldErr(at, "give exactly one of password_env or scram", "password_env: NAME_OF_ENV_VAR, or scram: the output of `custmart serve hash-password`")
+		}
+		if u.SCRAM != "" && !strings.HasPrefix(u.SCRAM, "SCRAM-SHA-256$") {
+			return fieldErr(at+".scram", "not a SCRAM-SHA-256 verifier", "paste the output of `custmart serve hash-password`; never a plaintext password")
+		}
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		return fieldErr("serve.tls_cert", "tls_cert and tls_key go together", "give both files, or neither")
+	}
+	if s.RequireTLS && s.TLSCert == "" {
+		return fieldErr("serve.require_tls", "TLS is required but no certificate is configured", "set serve.tls_cert and serve.tls_key")
+	}
+	if s.MaxConnections < 1 {
+		return fieldErr("serve.max_connections", "must be at least 1", "e.g. 64")
+	}
+	return nil
 }
 
 func (s Source) validate(at string) error {
@@ -599,11 +726,76 @@ func (m Model) validate() error {
 			return fieldErr("model.holdout_from", fmt.Sprintf("%q is not a date", m.HoldoutFrom), "write YYYY-MM-DD")
 		}
 	}
+	if f := m.Feedback; f != nil {
+		optional := []string{"scale"}
+		if f.Scale == 0 {
+			optional = nil // the scale must come from a column
+		}
+		if err := f.validate("model.feedback", FeedbackColumns, optional); err != nil {
+			return err
+		}
+		if f.Scale < 0 {
+			return fieldErr("model.feedback.scale", fmt.Sprintf("%g is not a scale", f.Scale), "give the best possible score, e.g. 10 for NPS or 5 for a five-point survey")
+		}
+		if f.HighAttitude <= 0 || f.HighAttitude > 1 {
+			return fieldErr("model.feedback.high_attitude", fmt.Sprintf("%g is not a share of the scale", f.HighAttitude), "use a share between 0 and 1, e.g. 0.7")
+		}
+	}
+	if c := m.CampaignResponse; c != nil {
+		if err := c.validate("model.campaign_response", CampaignResponseColumns, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func feedbackFile(f *Feedback) *SideFile {
+	if f == nil {
+		return nil
+	}
+	return &f.SideFile
+}
+
+// validate checks a side file whose canonical columns are want; the ones in
+// optional may be left unmapped.
+func (s SideFile) validate(at string, want, optional []string) error {
+	if s.Path == "" {
+		return fieldErr(at+".path", "missing", "give a file or a glob such as surveys/*.csv")
+	}
+	switch s.Format {
+	case "csv", "jsonl", "parquet":
+	default:
+		return fieldErr(at+".format", fmt.Sprintf("%q is not a format", s.Format), "use csv, jsonl or parquet")
+	}
+	for k := range s.Columns {
+		if !slices.Contains(want, k) {
+			return fieldErr(at+".columns."+k, "not a column of this source", "map some of: "+strings.Join(want, ", "))
+		}
+	}
+	for _, k := range want {
+		if s.Columns[k] == "" && !slices.Contains(optional, k) {
+			return fieldErr(at+".columns."+k, "required column is not mapped", fmt.Sprintf("add `%s: <file column>` under columns", k))
+		}
+	}
 	return nil
 }
 
 // Steps a job may run, in pipeline order.
 var Steps = []string{"ingest", "transform", "publish"}
+
+// cronParser reads standard 5-field expressions, an optional leading seconds
+// field, and descriptors (@daily, @hourly, @every 2s).
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses a job's cron expression. Time zones come from the
+// job's timezone field, never from a TZ= prefix, so that the logical date and
+// the schedule agree on the zone.
+func ParseSchedule(expr string) (cron.Schedule, error) {
+	if strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ=") {
+		return nil, errors.New("a TZ= prefix is not supported")
+	}
+	return cronParser.Parse(expr)
+}
 
 func (c *Config) validateJobs() error {
 	names := map[string]bool{}
@@ -629,24 +821,92 @@ func (c *Config) validateJobs() error {
 				return fieldErr(at+".sources", fmt.Sprintf("source %q is not declared", s), "name a source from `sources:`")
 			}
 		}
-		if _, err := time.LoadLocation(j.TimeZone); err != nil {
+		loc, err := time.LoadLocation(j.TimeZone)
+		if err != nil {
 			return fieldErr(at+".timezone", fmt.Sprintf("%q is not a time zone", j.TimeZone), "use an IANA name such as Europe/Berlin or UTC")
+		}
+		const scheduleHint = `write 5 cron fields ("0 2 * * *"), 6 with leading seconds ("*/30 * * * * *"), or @daily, @hourly, @every 10m; set the zone with timezone:`
+		if j.Schedule == "" {
+			return fieldErr(at+".schedule", "missing", scheduleHint)
+		}
+		sched, err := ParseSchedule(j.Schedule)
+		if err != nil {
+			return fieldErr(at+".schedule", fmt.Sprintf("%q: %v", j.Schedule, err), scheduleHint)
+		}
+		if sched.Next(time.Now().In(loc)).IsZero() {
+			return fieldErr(at+".schedule", fmt.Sprintf("%q never fires", j.Schedule), "check the day and month fields (e.g. 30 February does not exist)")
 		}
 		if j.Retries < 0 {
 			return fieldErr(at+".retries", "cannot be negative", "use 0 for no retries")
+		}
+		if j.RetryBackoff < 0 || j.RetryBackoffMax < j.RetryBackoff {
+			return fieldErr(at+".retry_backoff_max", "must be at least retry_backoff", "e.g. retry_backoff: 10s, retry_backoff_max: 10m")
+		}
+		if j.Timeout < 0 {
+			return fieldErr(at+".timeout", "cannot be negative", "give the longest a run may take, e.g. 30m")
 		}
 		if j.CatchUp != "all" && j.CatchUp != "latest" {
 			return fieldErr(at+".catch_up", fmt.Sprintf("%q is not a catch-up policy", j.CatchUp), "use all (run every missed interval) or latest")
 		}
 	}
+	deps := map[string][]string{}
 	for i, j := range c.Jobs {
 		for _, d := range j.DependsOn {
 			if !names[d] {
 				return fieldErr(fmt.Sprintf("jobs[%d].depends_on", i), fmt.Sprintf("job %q is not declared", d), "name a job from `jobs:`")
 			}
 		}
+		deps[j.Name] = j.DependsOn
+	}
+	if _, err := dag.Sort(deps); err != nil {
+		return fieldErr("jobs.depends_on", "job "+err.Error(), "remove one of the depends_on edges of the cycle")
+	}
+	return c.validateDaemon()
+}
+
+func (c *Config) validateDaemon() error {
+	if c.Scheduler.ShutdownGrace < 0 {
+		return fieldErr("scheduler.shutdown_grace", "cannot be negative", "give how long a running run may finish after SIGTERM, e.g. 30s")
+	}
+	if c.Scheduler.CheckEvery < 0 {
+		return fieldErr("scheduler.check_every", "cannot be negative", "e.g. 1m")
+	}
+	if l := c.HTTP.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return fieldErr("http.listen", fmt.Sprintf("%q is not host:port", l), "e.g. 127.0.0.1:9464, or :9464 for every interface")
+		}
+	}
+	if w := c.Alerts.Webhook; w != "" {
+		u, err := url.Parse(w)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fieldErr("alerts.webhook", fmt.Sprintf("%q is not an http(s) URL", w), "e.g. https://hooks.example.com/custmart")
+		}
+	}
+	if c.Alerts.Timeout < 0 {
+		return fieldErr("alerts.timeout", "cannot be negative", "e.g. 10s")
 	}
 	return nil
+}
+
+// JobOrder returns the job names so that every job comes after the jobs it
+// depends on.
+func (c *Config) JobOrder() []string {
+	deps := map[string][]string{}
+	for _, j := range c.Jobs {
+		deps[j.Name] = j.DependsOn
+	}
+	order, _ := dag.Sort(deps) // validated on load
+	return order
+}
+
+// Job returns the named job.
+func (c *Config) Job(name string) (Job, bool) {
+	for _, j := range c.Jobs {
+		if j.Name == name {
+			return j, true
+		}
+	}
+	return Job{}, false
 }
 
 func (c *Config) hasSource(name string) bool {

@@ -73,7 +73,7 @@ func (p *Publisher) Publish(ctx context.Context) (Info, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := writeVersion(ctx, db, tmp, state.Marts, info.Marts); err != nil {
+	if err := writeVersion(ctx, db, tmp, state, info.Marts); err != nil {
 		return info, err
 	}
 	raw, _ := json.MarshalIndent(info, "", "  ")
@@ -98,7 +98,10 @@ func versionName(t time.Time) string {
 	return t.UTC().Format("20060102T150405.000Z")
 }
 
-func writeVersion(ctx context.Context, db *sql.DB, dir string, marts []string, rows map[string]int64) error {
+// writeVersion copies each mart into the version's DuckDB file, ordered by
+// its declared key and indexed on it (BI lookups of one customer then read a
+// few rows instead of a row group), and into its Parquet file.
+func writeVersion(ctx context.Context, db *sql.DB, dir string, state transform.State, rows map[string]int64) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -109,11 +112,22 @@ func writeVersion(ctx context.Context, db *sql.DB, dir string, marts []string, r
 		return fmt.Errorf("create %s: %w", dbPath, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH pub")
-	for _, m := range marts {
+	for _, m := range state.Marts {
 		t := warehouse.Ident(m)
+		order := ""
+		var keyCols []string
+		for _, k := range state.Keys[m] {
+			keyCols = append(keyCols, warehouse.Ident(k))
+		}
+		if len(keyCols) > 0 {
+			order = " ORDER BY " + strings.Join(keyCols, ", ")
+		}
 		stmts := []string{
-			fmt.Sprintf("CREATE TABLE pub.main.%s AS SELECT * FROM main.%s", t, t),
-			fmt.Sprintf("COPY main.%s TO %s (FORMAT parquet, COMPRESSION zstd)", t, warehouse.Quote(filepath.Join(dir, m+".parquet"))),
+			fmt.Sprintf("CREATE TABLE pub.main.%s AS SELECT * FROM main.%s%s", t, t, order),
+			fmt.Sprintf("COPY (SELECT * FROM pub.main.%s) TO %s (FORMAT parquet, COMPRESSION zstd)", t, warehouse.Quote(filepath.Join(dir, m+".parquet"))),
+		}
+		if len(keyCols) > 0 {
+			stmts = append(stmts, fmt.Sprintf("CREATE INDEX %s ON pub.main.%s (%s)", warehouse.Ident(m+"_key"), t, strings.Join(keyCols, ", ")))
 		}
 		for _, s := range stmts {
 			if _, err := conn.ExecContext(ctx, s); err != nil {

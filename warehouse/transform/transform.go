@@ -70,6 +70,8 @@ type Result struct {
 	AsOf   time.Time     `json:"as_of"`
 	Models []ModelResult `json:"models"`
 	Marts  []string      `json:"marts"`
+	// Keys are the declared keys of the marts, for publish to index.
+	Keys map[string][]string `json:"keys"`
 }
 
 // State is what the last transform left in the warehouse; publish reads it.
@@ -78,7 +80,9 @@ type State struct {
 	AsOf       string    `json:"as_of"`
 	FinishedAt time.Time `json:"finished_at"`
 	Marts      []string  `json:"marts"`
-	Error      string    `json:"error,omitempty"`
+	// Keys are the marts' declared keys; publish orders and indexes by them.
+	Keys  map[string][]string `json:"keys,omitempty"`
+	Error string              `json:"error,omitempty"`
 }
 
 // CheckError is a failed data-quality check.
@@ -124,7 +128,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	defer conn.Close()
 
 	runErr := r.run(ctx, conn, order, byName, &res)
-	state := State{Status: "ok", AsOf: r.AsOf.Format(time.DateOnly), FinishedAt: time.Now().UTC(), Marts: res.Marts}
+	state := State{Status: "ok", AsOf: r.AsOf.Format(time.DateOnly), FinishedAt: time.Now().UTC(), Marts: res.Marts, Keys: res.Keys}
 	if runErr != nil {
 		state.Status, state.Error = "failed", runErr.Error()
 	}
@@ -180,6 +184,12 @@ func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName
 		res.Models = append(res.Models, mr)
 		if m.Publish {
 			res.Marts = append(res.Marts, name)
+			if len(m.Key) > 0 {
+				if res.Keys == nil {
+					res.Keys = map[string][]string{}
+				}
+				res.Keys[name] = m.Key
+			}
 		}
 		if r.Logger != nil {
 			r.Logger.Info("model built", "model", name, "materialized", m.Materialized, "rows", mr.Rows,

@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/custmart/custmart/fixtures"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeAnswersPostgresClients runs the pipeline, starts `custmart serve`
+// from a config with an environment-variable password and a hashed one, and
+// queries the marts with pgx as both users.
+func TestServeAnswersPostgresClients(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if _, err := fixtures.Generate(context.Background(), fixtures.Options{Customers: 100, Seed: 3, Out: filepath.Join(data, "inbox"), Days: 60}); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "run", "--data-dir", data, "--as-of", "2024-02-29")
+
+	var hashOut, errOut bytes.Buffer
+	if code := DoContext(context.Background(), []string{"serve", "hash-password"}, strings.NewReader("s3cret\n"), &hashOut, &errOut); code != 0 {
+		t.Fatalf("hash-password exit %d: %s", code, errOut.String())
+	}
+	verifier := strings.TrimSpace(hashOut.String())
+	if !strings.HasPrefix(verifier, "SCRAM-SHA-256$") || strings.Contains(verifier, "s3cret") {
+		t.Fatalf("hash-password printed %q", verifier)
+	}
+	addr := freeAddr(t)
+	t.Setenv("CUSTMART_TEST_ANALYST_PASSWORD", "analyst-pw")
+	// The built-in sample source reads <data-dir>/inbox; the config says the same.
+	cfg := writeConfig(t, fmt.Sprintf(`version: 1
+sources:
+  - name: sample
+    path: %s
+    columns: {customer_id: customer_id, ts: ts, amount: amount}
+serve:
+  listen: %s
+  users:
+    - name: analyst
+      password_env: CUSTMART_TEST_ANALYST_PASSWORD
+    - name: dashboard
+      scram: "%s"
+`, filepath.Join(data, "inbox"), addr, verifier))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var serveErr bytes.Buffer
+	go func() {
+		done <- DoContext(ctx, []string{"serve", "--config", cfg, "--data-dir", data}, strings.NewReader(""), &bytes.Buffer{}, &serveErr)
+	}()
+	for _, login := range []struct{ user, password string }{{"analyst", "analyst-pw"}, {"dashboard", "s3cret"}} {
+		url := fmt.Sprintf("postgres://%s:%s@%s/custmart?sslmode=disable", login.user, login.password, addr)
+		var conn *pgx.Conn
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if conn, err = pgx.Connect(context.Background(), url); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("connect as %s: %v\nserver stderr: %s", login.user, err, serveErr.String())
+		}
+		var customers int64
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM rfm WHERE segment IS NOT NULL").Scan(&customers); err != nil {
+			t.Fatal(err)
+		}
+		if customers != 100 {
+			t.Fatalf("%s sees %d customers in rfm, want 100", login.user, customers)
+		}
+		if _, err := conn.Exec(context.Background(), "DROP TABLE rfm"); err == nil {
+			t.Fatal("DROP TABLE over the server succeeded; it must be read-only")
+		}
+		conn.Close(context.Background())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exit %d after shutdown: %s", code, serveErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after its context was cancelled")
+	}
+}
+
+func TestServeNeedsUsersAndTheirPasswords(t *testing.T) {
+	noUsers := writeConfig(t, "version: 1\nsources:\n  - {name: s, path: /tmp, columns: {customer_id: c, ts: t, amount: a}}\n")
+	if code, _, errOut := custmart(t, "serve", "--config", noUsers); code != ExitUsage || !strings.Contains(errOut, "no users") {
+		t.Fatalf("exit %d, %s", code, errOut)
+	}
+	unsetEnv := writeConfig(t, "version: 1\nsources:\n  - {name: s, path: /tmp, columns: {customer_id: c, ts: t, amount: a}}\nserve:\n  users:\n    - {name: a, password_env: CUSTMART_TEST_UNSET_PW}\n")
+	if code, _, errOut := custmart(t, "serve", "--config", unsetEnv); code != ExitUsage || !strings.Contains(errOut, "CUSTMART_TEST_UNSET_PW") {
+		t.Fatalf("exit %d, %s", code, errOut)
+	}
+	plaintext := writeConfig(t, "version: 1\nsources:\n  - {name: s, path: /tmp, columns: {customer_id: c, ts: t, amount: a}}\nserve:\n  users:\n    - {name: a, scram: hunter2}\n")
+	if code, _, errOut := custmart(t, "serve", "--config", plaintext); code != ExitUsage || !strings.Contains(errOut, "never a plaintext password") {
+		t.Fatalf("exit %d, %s", code, errOut)
+	}
+}

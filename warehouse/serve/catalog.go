@@ -1,0 +1,112 @@
+package serve
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// catalogData fills catalog.sql. The generated parts come from pgTypes and
+// paramDefs, so pg_type, format_type() and pg_settings match the wire.
+type catalogData struct {
+	Catalog         string
+	Path            string
+	MemoryLimit     string
+	Threads         int
+	Users           []string
+	ServerVersion   string
+	TextOID         uint32
+	NumericOID      uint32
+	TypeOIDCases    string // pg_type_oid(): DuckDB type name to OID
+	FormatTypeCases string // format_type(): OID to SQL name
+	TypeRows        string // pg_type rows
+	SettingRows     string // pg_settings rows
+}
+
+func newCatalogData(path string, cfg engineConfig) catalogData {
+	return catalogData{
+		Catalog:         catalogName,
+		Path:            path,
+		MemoryLimit:     cfg.memoryLimit,
+		Threads:         cfg.threads,
+		Users:           cfg.users,
+		ServerVersion:   serverVersion,
+		TextOID:         oidText,
+		NumericOID:      oidNumeric,
+		TypeOIDCases:    typeOIDCases(),
+		FormatTypeCases: formatTypeCases(),
+		TypeRows:        typeRows(),
+		SettingRows:     settingRows(),
+	}
+}
+
+// typeOIDCases maps duckdb_columns().data_type to OIDs like columnFor maps
+// result types: scalars, one-dimensional lists of them, everything else text.
+func typeOIDCases() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "WHEN duck_type LIKE 'DECIMAL(%%)[]' THEN %d\n", arrayOf(oidNumeric))
+	fmt.Fprintf(&b, "    WHEN duck_type LIKE 'DECIMAL(%%)' THEN %d\n", oidNumeric)
+	names := map[string]uint32{}
+	for _, t := range pgTypes {
+		if t.duck != "" {
+			names[t.duck] = t.oid
+		}
+	}
+	for name, oid := range duckAliases {
+		names[name] = oid
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range names {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, name := range keys {
+		oid := names[name]
+		fmt.Fprintf(&b, "    WHEN duck_type = %s THEN %d WHEN duck_type = %s THEN %d\n",
+			quoteString(name), oid, quoteString(name+"[]"), arrayOf(oid))
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func arrayOf(oid uint32) uint32 {
+	t, _ := typeByOID(oid)
+	return t.array
+}
+
+func formatTypeCases() string {
+	var b strings.Builder
+	for _, t := range pgTypes {
+		fmt.Fprintf(&b, "WHEN type_oid = %d THEN %s WHEN type_oid = %d THEN %s\n    ",
+			t.oid, quoteString(t.sqlName), t.array, quoteString(t.sqlName+"[]"))
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func typeRows() string {
+	var rows []string
+	row := func(oid uint32, name string, length int16, category string, elem, array uint32, io string) {
+		byValue := length > 0 && length <= 8
+		align := "i"
+		if length == 8 || length == -1 {
+			align = "d"
+		}
+		rows = append(rows, fmt.Sprintf("(%d::BIGINT, %s, 11::BIGINT, 10::BIGINT, %d::SMALLINT, %t, 'b', %s, false, true, ',', 0::BIGINT, %d::BIGINT, %d::BIGINT, %s, %s, %s, %s, '-', '-', '-', %s, 'p', false, 0::BIGINT, -1, 0, 0::BIGINT, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR[])",
+			oid, quoteString(name), length, byValue, quoteString(category), elem, array,
+			quoteString(io+"in"), quoteString(io+"out"), quoteString(io+"recv"), quoteString(io+"send"), quoteString(align)))
+	}
+	for _, t := range pgTypes {
+		row(t.oid, t.name, t.length, t.category, 0, t.array, t.name)
+		row(t.array, "_"+t.name, -1, "A", t.oid, 0, "array_")
+	}
+	return strings.Join(rows, ",\n        ")
+}
+
+func settingRows() string {
+	var rows []string
+	for _, d := range paramDefs {
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s)", quoteString(d.name), quoteString(d.value), quoteString(d.desc)))
+	}
+	return strings.Join(rows, ",\n        ")
+}

@@ -1,0 +1,341 @@
+-- Serving engine setup for one published marts version, run once on the
+-- engine's first connection, in order. A text/template: {{.Catalog}} is the
+-- database name clients see, the generated parts come from types.go and
+-- params.go so the catalog agrees with what the wire reports.
+--
+-- 1. Resource limits, while settings can still change.
+{{if .MemoryLimit}}SET memory_limit = {{quote .MemoryLimit}};{{end}}
+{{if .Threads}}SET threads = {{.Threads}};{{end}}
+-- No spilling to disk: the memory limit is a hard limit for queries.
+SET temp_directory = '';
+SET TimeZone = 'UTC';
+SET autoinstall_known_extensions = false;
+SET autoload_known_extensions = false;
+
+-- 2. The marts, read-only.
+ATTACH {{quote .Path}} AS {{.Catalog}} (READ_ONLY);
+
+-- 3. The PostgreSQL catalog emulation. Clients' pg_catalog.x references are
+-- rewritten to x and resolve here first (see rewrite.go); what is not here
+-- falls through to DuckDB's own pg_catalog.
+CREATE SCHEMA memory.pgcompat;
+
+-- PostgreSQL types DuckDB lacks, as aliases so casts like ::oid work.
+CREATE TYPE memory.pgcompat.oid AS BIGINT;
+CREATE TYPE memory.pgcompat.regclass AS BIGINT;
+CREATE TYPE memory.pgcompat.regtype AS BIGINT;
+CREATE TYPE memory.pgcompat.regproc AS BIGINT;
+CREATE TYPE memory.pgcompat.regprocedure AS BIGINT;
+CREATE TYPE memory.pgcompat.regnamespace AS BIGINT;
+CREATE TYPE memory.pgcompat.regrole AS BIGINT;
+CREATE TYPE memory.pgcompat.regoper AS BIGINT;
+CREATE TYPE memory.pgcompat.regconfig AS BIGINT;
+CREATE TYPE memory.pgcompat.xid AS BIGINT;
+CREATE TYPE memory.pgcompat.cid AS BIGINT;
+CREATE TYPE memory.pgcompat.name AS VARCHAR;
+CREATE TYPE memory.pgcompat.pg_node_tree AS VARCHAR;
+CREATE TYPE memory.pgcompat.aclitem AS VARCHAR;
+CREATE TYPE memory.pgcompat.int2vector AS VARCHAR;
+CREATE TYPE memory.pgcompat.oidvector AS VARCHAR;
+
+-- Stable OIDs: the same table has the same OID in every version, so a client
+-- that looked a table up keeps finding it after a publish.
+CREATE MACRO memory.pgcompat.pg_rel_oid(schema_name, rel_name) AS
+    (16384 + hash('{{.Catalog}}.' || schema_name || '.' || rel_name) % 1000000000)::BIGINT;
+CREATE MACRO memory.pgcompat.pg_nsp_oid(schema_name) AS CASE schema_name
+    WHEN 'pg_catalog' THEN 11 WHEN 'information_schema' THEN 12000 WHEN 'main' THEN 2200
+    ELSE (16384 + hash('{{.Catalog}}.' || schema_name) % 1000000)::BIGINT END;
+CREATE MACRO memory.pgcompat.pg_role_oid(role_name) AS CASE role_name
+    WHEN 'custmart' THEN 10 ELSE (16384 + hash('role.' || role_name) % 1000000)::BIGINT END;
+CREATE MACRO memory.pgcompat.pg_type_oid(duck_type) AS CASE
+    {{.TypeOIDCases}}
+    ELSE {{.TextOID}} END;
+
+-- Functions clients call on connect and in psql's describe queries.
+CREATE MACRO memory.pgcompat.version() AS
+    'PostgreSQL {{.ServerVersion}} on x86_64-pc-linux-gnu, served from DuckDB ' || (SELECT library_version FROM pragma_version());
+-- The session-dependent ones get their value from the rewriter:
+-- current_user becomes current_user('analyst').
+CREATE MACRO memory.pgcompat.current_user(user_name) AS user_name;
+CREATE MACRO memory.pgcompat.current_setting(setting_name, setting_value) AS setting_value;
+CREATE MACRO memory.pgcompat.pg_backend_pid(pid) AS pid;
+CREATE MACRO memory.pgcompat.pg_encoding_to_char(encoding) AS CASE encoding WHEN 6 THEN 'UTF8' WHEN 0 THEN 'SQL_ASCII' ELSE '' END;
+CREATE MACRO memory.pgcompat.pg_char_to_encoding(encoding) AS CASE upper(encoding) WHEN 'UTF8' THEN 6 WHEN 'SQL_ASCII' THEN 0 ELSE -1 END;
+CREATE MACRO memory.pgcompat.pg_type_is_visible(type_oid) AS true;
+CREATE MACRO memory.pgcompat.pg_function_is_visible(func_oid) AS true;
+CREATE MACRO memory.pgcompat.format_type(type_oid, typemod) AS CASE
+    WHEN type_oid = {{.NumericOID}} AND typemod >= 4 THEN 'numeric(' || ((typemod - 4) // 65536) || ',' || ((typemod - 4) % 65536) || ')'
+    {{.FormatTypeCases}}
+    WHEN type_oid IS NULL THEN NULL
+    ELSE '???' END;
+CREATE MACRO memory.pgcompat.obj_description(object_oid) AS
+    (SELECT "comment" FROM duckdb_tables() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, table_name) = object_oid),
+    (object_oid, catalog_name) AS
+    (SELECT "comment" FROM duckdb_tables() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, table_name) = object_oid);
+CREATE MACRO memory.pgcompat.col_description(rel_oid, column_number) AS
+    (SELECT "comment" FROM duckdb_columns() WHERE database_name = '{{.Catalog}}'
+        AND memory.pgcompat.pg_rel_oid(schema_name, table_name) = rel_oid AND column_index = column_number);
+CREATE MACRO memory.pgcompat.shobj_description(object_oid, catalog_name) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_expr(expr, rel_oid) AS expr::VARCHAR, (expr, rel_oid, pretty) AS expr::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_relation_size(rel_oid) AS
+    (SELECT estimated_size * 64 FROM duckdb_tables() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, table_name) = rel_oid);
+CREATE MACRO memory.pgcompat.pg_total_relation_size(rel_oid) AS memory.pgcompat.pg_relation_size(rel_oid);
+CREATE MACRO memory.pgcompat.pg_table_size(rel_oid) AS memory.pgcompat.pg_relation_size(rel_oid);
+CREATE MACRO memory.pgcompat.pg_indexes_size(rel_oid) AS 0;
+CREATE MACRO memory.pgcompat.pg_database_size(db) AS
+    (SELECT sum(estimated_size * 64)::BIGINT FROM duckdb_tables() WHERE database_name = '{{.Catalog}}');
+CREATE MACRO memory.pgcompat.pg_get_statisticsobjdef_columns(stat_oid) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_function_result(func_oid) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_function_arguments(func_oid) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_function_identity_arguments(func_oid) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_relation_is_publishable(rel_oid) AS false;
+CREATE MACRO memory.pgcompat.pg_statistics_obj_is_visible(stat_oid) AS true;
+CREATE MACRO memory.pgcompat.getdatabaseencoding() AS 'UTF8';
+-- PostgreSQL's rounding and units (DuckDB's own says KiB).
+CREATE MACRO memory.pgcompat.pg_size_pretty(size) AS CASE
+    WHEN size::BIGINT < 10240 THEN size::BIGINT || ' bytes'
+    WHEN size::BIGINT >> 9 < 20479 THEN ((size::BIGINT >> 9) + 1) // 2 || ' kB'
+    WHEN size::BIGINT >> 19 < 20479 THEN ((size::BIGINT >> 19) + 1) // 2 || ' MB'
+    WHEN size::BIGINT >> 29 < 20479 THEN ((size::BIGINT >> 29) + 1) // 2 || ' GB'
+    ELSE ((size::BIGINT >> 39) + 1) // 2 || ' TB' END;
+CREATE MACRO memory.pgcompat.pg_is_in_recovery() AS false;
+-- '\xdeadbeef'::bytea, PostgreSQL's hex format; DuckDB reads \xde as one escaped byte.
+CREATE MACRO memory.pgcompat.pg_bytea(literal) AS
+    CASE WHEN regexp_full_match(literal, '\\x([0-9a-fA-F]{2})*') THEN unhex(literal[3:]) ELSE literal::BLOB END;
+CREATE MACRO memory.pgcompat.txid_current() AS 1;
+CREATE MACRO memory.pgcompat.pg_tablespace_location(tablespace_oid) AS '';
+CREATE MACRO memory.pgcompat.quote_ident(ident) AS
+    CASE WHEN regexp_full_match(ident, '[a-z_][a-z0-9_$]*') THEN ident ELSE '"' || replace(ident, '"', '""') || '"' END;
+CREATE MACRO memory.pgcompat.array_upper(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN len(arr) END;
+CREATE MACRO memory.pgcompat.array_lower(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN 1 END;
+
+-- The catalog tables, over the marts only.
+CREATE VIEW memory.pgcompat.pg_namespace AS
+    SELECT memory.pgcompat.pg_nsp_oid(schema_name) AS oid, schema_name AS nspname, 10::BIGINT AS nspowner, NULL::VARCHAR[] AS nspacl
+    FROM duckdb_schemas() WHERE database_name = '{{.Catalog}}'
+    UNION ALL SELECT 11, 'pg_catalog', 10, NULL
+    UNION ALL SELECT 12000, 'information_schema', 10, NULL;
+
+CREATE VIEW memory.pgcompat.pg_class AS
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) AS oid, table_name AS relname,
+        memory.pgcompat.pg_nsp_oid(schema_name) AS relnamespace, 0::BIGINT AS reltype, 0::BIGINT AS reloftype,
+        10::BIGINT AS relowner, 2::BIGINT AS relam, 0::BIGINT AS relfilenode, 0::BIGINT AS reltablespace,
+        (estimated_size // 100)::INTEGER AS relpages, estimated_size::FLOAT AS reltuples, 0 AS relallvisible,
+        0::BIGINT AS reltoastrelid, false AS relhasindex, false AS relisshared, 'p' AS relpersistence, 'r' AS relkind,
+        column_count::SMALLINT AS relnatts, 0::SMALLINT AS relchecks, false AS relhasrules, false AS relhastriggers,
+        false AS relhassubclass, false AS relrowsecurity, false AS relforcerowsecurity, true AS relispopulated,
+        'd' AS relreplident, false AS relispartition, 0::BIGINT AS relrewrite, 0::BIGINT AS relfrozenxid,
+        0::BIGINT AS relminmxid, NULL::VARCHAR[] AS relacl, NULL::VARCHAR[] AS reloptions, NULL::VARCHAR AS relpartbound
+    FROM duckdb_tables() WHERE database_name = '{{.Catalog}}'
+    UNION ALL
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, view_name), view_name, memory.pgcompat.pg_nsp_oid(schema_name), 0, 0,
+        10, 0, 0, 0, 0, 0, 0, 0, false, false, 'p', 'v', column_count::SMALLINT, 0, true, false, false, false, false,
+        true, 'n', false, 0, 0, 0, NULL, NULL, NULL
+    FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND NOT internal;
+
+CREATE VIEW memory.pgcompat.pg_attribute AS
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) AS attrelid, column_name AS attname,
+        memory.pgcompat.pg_type_oid(data_type) AS atttypid, -1 AS attstattarget, -1::SMALLINT AS attlen,
+        column_index::SMALLINT AS attnum, 0 AS attndims, -1 AS attcacheoff,
+        CASE WHEN data_type LIKE 'DECIMAL(%' AND data_type NOT LIKE '%]' THEN numeric_precision * 65536 + numeric_scale + 4 ELSE -1 END AS atttypmod,
+        false AS attbyval, 'd' AS attalign, 'p' AS attstorage, '' AS attcompression, NOT is_nullable AS attnotnull,
+        column_default IS NOT NULL AS atthasdef, false AS atthasmissing, '' AS attidentity, '' AS attgenerated,
+        false AS attisdropped, true AS attislocal, 0 AS attinhcount, 0::BIGINT AS attcollation, NULL::VARCHAR[] AS attacl,
+        NULL::VARCHAR[] AS attoptions, NULL::VARCHAR[] AS attfdwoptions, NULL::VARCHAR AS attmissingval
+    FROM duckdb_columns() WHERE database_name = '{{.Catalog}}';
+
+CREATE VIEW memory.pgcompat.pg_attrdef AS
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) * 1000 + column_index AS oid,
+        memory.pgcompat.pg_rel_oid(schema_name, table_name) AS adrelid, column_index::SMALLINT AS adnum,
+        column_default AS adbin
+    FROM duckdb_columns() WHERE database_name = '{{.Catalog}}' AND column_default IS NOT NULL;
+
+CREATE VIEW memory.pgcompat.pg_type AS
+    SELECT * FROM (VALUES {{.TypeRows}}) t(oid, typname, typnamespace, typowner, typlen, typbyval, typtype,
+        typcategory, typispreferred, typisdefined, typdelim, typrelid, typelem, typarray, typinput, typoutput,
+        typreceive, typsend, typmodin, typmodout, typanalyze, typalign, typstorage, typnotnull, typbasetype,
+        typtypmod, typndims, typcollation, typdefaultbin, typdefault, typacl);
+
+CREATE VIEW memory.pgcompat.pg_database AS
+    SELECT 16384::BIGINT AS oid, '{{.Catalog}}' AS datname, 10::BIGINT AS datdba, 6 AS encoding, 'c' AS datlocprovider,
+        false AS datistemplate, true AS datallowconn, -1 AS datconnlimit, 0::BIGINT AS datfrozenxid,
+        0::BIGINT AS datminmxid, 1663::BIGINT AS dattablespace, 'C.UTF-8' AS datcollate, 'C.UTF-8' AS datctype,
+        NULL::VARCHAR AS daticulocale, NULL::VARCHAR AS datcollversion, NULL::VARCHAR[] AS datacl;
+
+CREATE VIEW memory.pgcompat.pg_roles AS
+    SELECT rolname, false AS rolsuper, true AS rolinherit, false AS rolcreaterole, false AS rolcreatedb,
+        rolname <> 'custmart' AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit, '********' AS rolpassword,
+        NULL::TIMESTAMPTZ AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig,
+        memory.pgcompat.pg_role_oid(rolname) AS oid
+    FROM (VALUES ('custmart'){{range .Users}}, ({{quote .}}){{end}}) r(rolname);
+CREATE VIEW memory.pgcompat.pg_user AS
+    SELECT rolname AS usename, oid AS usesysid, false AS usecreatedb, false AS usesuper, false AS userepl,
+        false AS usebypassrls, '********' AS passwd, NULL::TIMESTAMPTZ AS valuntil, NULL::VARCHAR[] AS useconfig
+    FROM memory.pgcompat.pg_roles WHERE rolcanlogin;
+
+CREATE VIEW memory.pgcompat.pg_settings AS
+    SELECT name, setting, NULL::VARCHAR AS unit, 'Client Connection Defaults' AS category, short_desc,
+        NULL::VARCHAR AS extra_desc, 'user' AS context, 'string' AS vartype, 'default' AS source,
+        NULL::VARCHAR AS min_val, NULL::VARCHAR AS max_val, NULL::VARCHAR[] AS enumvals, setting AS boot_val,
+        setting AS reset_val, NULL::VARCHAR AS sourcefile, NULL::INTEGER AS sourceline, false AS pending_restart
+    FROM (VALUES {{.SettingRows}}) s(name, setting, short_desc);
+
+CREATE VIEW memory.pgcompat.pg_am AS
+    SELECT * FROM (VALUES (2::BIGINT, 'heap', 'heap_tableam_handler', 't'), (403::BIGINT, 'btree', 'bthandler', 'i'))
+        a(oid, amname, amhandler, amtype);
+CREATE VIEW memory.pgcompat.pg_tablespace AS
+    SELECT * FROM (VALUES (1663::BIGINT, 'pg_default', 10::BIGINT, NULL::VARCHAR[], NULL::VARCHAR[]),
+        (1664::BIGINT, 'pg_global', 10::BIGINT, NULL::VARCHAR[], NULL::VARCHAR[])) t(oid, spcname, spcowner, spcacl, spcoptions);
+CREATE VIEW memory.pgcompat.pg_collation AS
+    SELECT * FROM (VALUES (100::BIGINT, 'default', 11::BIGINT, 10::BIGINT, 'd', true, -1, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR),
+        (950::BIGINT, 'C', 11::BIGINT, 10::BIGINT, 'c', true, -1, 'C', 'C', NULL::VARCHAR, NULL::VARCHAR))
+        c(oid, collname, collnamespace, collowner, collprovider, collisdeterministic, collencoding, collcollate,
+          collctype, colliculocale, collversion);
+CREATE VIEW memory.pgcompat.pg_description AS
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) AS objoid, 1259::BIGINT AS classoid, 0 AS objsubid, "comment" AS description
+    FROM duckdb_tables() WHERE database_name = '{{.Catalog}}' AND "comment" IS NOT NULL
+    UNION ALL
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name), 1259, column_index, "comment"
+    FROM duckdb_columns() WHERE database_name = '{{.Catalog}}' AND "comment" IS NOT NULL;
+
+-- Functions that read the catalog views.
+CREATE MACRO memory.pgcompat.pg_get_userbyid(role_oid) AS
+    coalesce((SELECT rolname FROM memory.pgcompat.pg_roles WHERE oid = role_oid), 'unknown (OID=' || role_oid || ')');
+CREATE MACRO memory.pgcompat.pg_table_is_visible(rel_oid) AS
+    EXISTS (SELECT 1 FROM memory.pgcompat.pg_class c WHERE c.oid = rel_oid AND c.relnamespace = 2200);
+-- 'name'::regclass, rewritten to pg_regclass('name'). Catalog tables keep
+-- PostgreSQL's OIDs, which clients compare pg_description.classoid with.
+CREATE MACRO memory.pgcompat.pg_regclass(rel_name) AS coalesce(
+    (SELECT c.oid FROM memory.pgcompat.pg_class c JOIN memory.pgcompat.pg_namespace n ON n.oid = c.relnamespace
+     WHERE replace(rel_name, '"', '') IN (c.relname, n.nspname || '.' || c.relname)
+     ORDER BY n.nspname <> 'main' LIMIT 1),
+    CASE replace(rel_name, 'pg_catalog.', '') WHEN 'pg_class' THEN 1259 WHEN 'pg_type' THEN 1247
+        WHEN 'pg_attribute' THEN 1249 WHEN 'pg_proc' THEN 1255 WHEN 'pg_namespace' THEN 2615
+        WHEN 'pg_database' THEN 1262 WHEN 'pg_constraint' THEN 2606 END);
+-- 'pg_catalog.array_in'::regproc compares with pg_type.typinput, a name here.
+CREATE MACRO memory.pgcompat.pg_regproc(proc_name) AS replace(proc_name, 'pg_catalog.', '');
+CREATE MACRO memory.pgcompat.pg_regtype(type_name) AS (
+    SELECT oid FROM memory.pgcompat.pg_type WHERE type_name IN (typname, memory.pgcompat.format_type(oid, NULL)) LIMIT 1);
+CREATE MACRO memory.pgcompat.pg_regnamespace(schema_name) AS memory.pgcompat.pg_nsp_oid(schema_name);
+
+-- information_schema over the marts with PostgreSQL's type names; the
+-- rewriter maps information_schema.columns to information_schema_columns.
+CREATE VIEW memory.pgcompat.information_schema_schemata AS
+    SELECT '{{.Catalog}}' AS catalog_name, nspname AS schema_name, 'custmart' AS schema_owner,
+        NULL::VARCHAR AS default_character_set_catalog, NULL::VARCHAR AS default_character_set_schema,
+        NULL::VARCHAR AS default_character_set_name, NULL::VARCHAR AS sql_path
+    FROM memory.pgcompat.pg_namespace;
+CREATE VIEW memory.pgcompat.information_schema_tables AS
+    SELECT '{{.Catalog}}' AS table_catalog, n.nspname AS table_schema, c.relname AS table_name,
+        CASE c.relkind WHEN 'v' THEN 'VIEW' ELSE 'BASE TABLE' END AS table_type,
+        NULL::VARCHAR AS self_referencing_column_name, NULL::VARCHAR AS reference_generation,
+        NULL::VARCHAR AS user_defined_type_catalog, NULL::VARCHAR AS user_defined_type_schema,
+        NULL::VARCHAR AS user_defined_type_name, 'NO' AS is_insertable_into, 'NO' AS is_typed, NULL::VARCHAR AS commit_action
+    FROM memory.pgcompat.pg_class c JOIN memory.pgcompat.pg_namespace n ON n.oid = c.relnamespace;
+CREATE VIEW memory.pgcompat.information_schema_views AS
+    SELECT '{{.Catalog}}' AS table_catalog, schema_name AS table_schema, view_name AS table_name, "sql" AS view_definition,
+        'NONE' AS check_option, 'NO' AS is_updatable, 'NO' AS is_insertable_into, 'NO' AS is_trigger_updatable,
+        'NO' AS is_trigger_deletable, 'NO' AS is_trigger_insertable_into
+    FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND NOT internal;
+CREATE VIEW memory.pgcompat.information_schema_columns AS
+    SELECT '{{.Catalog}}' AS table_catalog, d.schema_name AS table_schema, d.table_name, d.column_name,
+        d.column_index AS ordinal_position, d.column_default, CASE WHEN d.is_nullable THEN 'YES' ELSE 'NO' END AS is_nullable,
+        CASE WHEN t.typcategory = 'A' THEN 'ARRAY' ELSE memory.pgcompat.format_type(t.oid, NULL) END AS data_type,
+        NULL::INTEGER AS character_maximum_length, NULL::INTEGER AS character_octet_length,
+        CASE WHEN t.typcategory = 'N' THEN d.numeric_precision END AS numeric_precision,
+        CASE WHEN t.typcategory = 'N' THEN d.numeric_precision_radix END AS numeric_precision_radix,
+        CASE WHEN t.typcategory = 'N' THEN d.numeric_scale END AS numeric_scale,
+        CASE WHEN t.typcategory = 'D' THEN 6 END AS datetime_precision, NULL::VARCHAR AS interval_type,
+        NULL::INTEGER AS interval_precision, NULL::VARCHAR AS character_set_catalog, NULL::VARCHAR AS character_set_schema,
+        NULL::VARCHAR AS character_set_name, NULL::VARCHAR AS collation_catalog, NULL::VARCHAR AS collation_schema,
+        NULL::VARCHAR AS collation_name, NULL::VARCHAR AS domain_catalog, NULL::VARCHAR AS domain_schema,
+        NULL::VARCHAR AS domain_name, '{{.Catalog}}' AS udt_catalog, 'pg_catalog' AS udt_schema, t.typname AS udt_name,
+        NULL::VARCHAR AS scope_catalog, NULL::VARCHAR AS scope_schema, NULL::VARCHAR AS scope_name,
+        NULL::INTEGER AS maximum_cardinality, d.column_index::VARCHAR AS dtd_identifier, 'NO' AS is_self_referencing,
+        'NO' AS is_identity, NULL::VARCHAR AS identity_generation, NULL::VARCHAR AS identity_start,
+        NULL::VARCHAR AS identity_increment, NULL::VARCHAR AS identity_maximum, NULL::VARCHAR AS identity_minimum,
+        NULL::VARCHAR AS identity_cycle, 'NEVER' AS is_generated, NULL::VARCHAR AS generation_expression, 'NO' AS is_updatable
+    FROM duckdb_columns() d JOIN memory.pgcompat.pg_type t ON t.oid = memory.pgcompat.pg_type_oid(d.data_type)
+    WHERE d.database_name = '{{.Catalog}}';
+
+-- Catalogs of features the marts do not use: empty, with PostgreSQL's columns.
+CREATE VIEW memory.pgcompat.pg_index AS
+    SELECT NULL::BIGINT AS indexrelid, NULL::BIGINT AS indrelid, NULL::SMALLINT AS indnatts, NULL::SMALLINT AS indnkeyatts,
+        NULL::BOOLEAN AS indisunique, NULL::BOOLEAN AS indnullsnotdistinct, NULL::BOOLEAN AS indisprimary,
+        NULL::BOOLEAN AS indisexclusion, NULL::BOOLEAN AS indimmediate, NULL::BOOLEAN AS indisclustered,
+        NULL::BOOLEAN AS indisvalid, NULL::BOOLEAN AS indcheckxmin, NULL::BOOLEAN AS indisready, NULL::BOOLEAN AS indislive,
+        NULL::BOOLEAN AS indisreplident, NULL::VARCHAR AS indkey, NULL::VARCHAR AS indcollation, NULL::VARCHAR AS indclass,
+        NULL::VARCHAR AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_constraint AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS conname, NULL::BIGINT AS connamespace, NULL::VARCHAR AS contype,
+        NULL::BOOLEAN AS condeferrable, NULL::BOOLEAN AS condeferred, NULL::BOOLEAN AS convalidated, NULL::BIGINT AS conrelid,
+        NULL::BIGINT AS contypid, NULL::BIGINT AS conindid, NULL::BIGINT AS conparentid, NULL::BIGINT AS confrelid,
+        NULL::VARCHAR AS confupdtype, NULL::VARCHAR AS confdeltype, NULL::VARCHAR AS confmatchtype,
+        NULL::BOOLEAN AS conislocal, NULL::INTEGER AS coninhcount, NULL::BOOLEAN AS connoinherit, NULL::SMALLINT[] AS conkey,
+        NULL::SMALLINT[] AS confkey, NULL::BIGINT[] AS conpfeqop, NULL::BIGINT[] AS conppeqop, NULL::BIGINT[] AS conffeqop,
+        NULL::SMALLINT[] AS confdelsetcols, NULL::BIGINT[] AS conexclop, NULL::VARCHAR AS conbin
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_inherits AS
+    SELECT NULL::BIGINT AS inhrelid, NULL::BIGINT AS inhparent, NULL::INTEGER AS inhseqno, NULL::BOOLEAN AS inhdetachpending
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_trigger AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS tgrelid, NULL::BIGINT AS tgparentid, NULL::VARCHAR AS tgname,
+        NULL::BIGINT AS tgfoid, NULL::SMALLINT AS tgtype, NULL::VARCHAR AS tgenabled, NULL::BOOLEAN AS tgisinternal,
+        NULL::BIGINT AS tgconstrrelid, NULL::BIGINT AS tgconstrindid, NULL::BIGINT AS tgconstraint
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_policy AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS polname, NULL::BIGINT AS polrelid, NULL::VARCHAR AS polcmd,
+        NULL::BOOLEAN AS polpermissive, NULL::BIGINT[] AS polroles, NULL::VARCHAR AS polqual, NULL::VARCHAR AS polwithcheck
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_rewrite AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS rulename, NULL::BIGINT AS ev_class, NULL::VARCHAR AS ev_type,
+        NULL::VARCHAR AS ev_enabled, NULL::BOOLEAN AS is_instead, NULL::VARCHAR AS ev_qual, NULL::VARCHAR AS ev_action
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_statistic_ext AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS stxrelid, NULL::VARCHAR AS stxname, NULL::BIGINT AS stxnamespace,
+        NULL::BIGINT AS stxowner, NULL::INTEGER AS stxstattarget, NULL::VARCHAR AS stxkeys, NULL::VARCHAR[] AS stxkind,
+        NULL::VARCHAR AS stxexprs
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_publication AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS pubname, NULL::BIGINT AS pubowner, NULL::BOOLEAN AS puballtables,
+        NULL::BOOLEAN AS pubinsert, NULL::BOOLEAN AS pubupdate, NULL::BOOLEAN AS pubdelete, NULL::BOOLEAN AS pubtruncate,
+        NULL::BOOLEAN AS pubviaroot
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_publication_rel AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS prpubid, NULL::BIGINT AS prrelid, NULL::VARCHAR AS prqual, NULL::VARCHAR AS prattrs
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_publication_namespace AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS pnpubid, NULL::BIGINT AS pnnspid
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_partitioned_table AS
+    SELECT NULL::BIGINT AS partrelid, NULL::VARCHAR AS partstrat, NULL::SMALLINT AS partnatts, NULL::BIGINT AS partdefid
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_foreign_table AS
+    SELECT NULL::BIGINT AS ftrelid, NULL::BIGINT AS ftserver, NULL::VARCHAR[] AS ftoptions
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_extension AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS extname, NULL::BIGINT AS extowner, NULL::BIGINT AS extnamespace,
+        NULL::BOOLEAN AS extrelocatable, NULL::VARCHAR AS extversion
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_auth_members AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS roleid, NULL::BIGINT AS member, NULL::BIGINT AS grantor, NULL::BOOLEAN AS admin_option
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_proc AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS proname, NULL::BIGINT AS pronamespace, NULL::BIGINT AS proowner,
+        NULL::BIGINT AS prolang, NULL::FLOAT AS procost, NULL::FLOAT AS prorows, NULL::BIGINT AS provariadic,
+        NULL::VARCHAR AS prosupport, NULL::VARCHAR AS prokind, NULL::BOOLEAN AS prosecdef, NULL::BOOLEAN AS proleakproof,
+        NULL::BOOLEAN AS proisstrict, NULL::BOOLEAN AS proretset, NULL::VARCHAR AS provolatile, NULL::VARCHAR AS proparallel,
+        NULL::SMALLINT AS pronargs, NULL::SMALLINT AS pronargdefaults, NULL::BIGINT AS prorettype, NULL::VARCHAR AS proargtypes,
+        NULL::BIGINT[] AS proallargtypes, NULL::VARCHAR[] AS proargmodes, NULL::VARCHAR[] AS proargnames,
+        NULL::VARCHAR AS proargdefaults, NULL::BIGINT[] AS protrftypes, NULL::VARCHAR AS prosrc, NULL::VARCHAR AS probin,
+        NULL::VARCHAR AS prosqlbody, NULL::VARCHAR[] AS proconfig, NULL::VARCHAR[] AS proacl
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_enum AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS enumtypid, NULL::FLOAT AS enumsortorder, NULL::VARCHAR AS enumlabel
+    WHERE false;
+
+-- 4. Lock-down, last: no file access (read_csv, COPY TO, ATTACH), and no
+-- setting can change any more.
+SET enable_external_access = false;
+SET lock_configuration = true;

@@ -1,0 +1,333 @@
+package serve
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// rewriteContext supplies the session values some PostgreSQL functions return.
+type rewriteContext struct {
+	user    string
+	pid     uint32
+	setting func(name string) (string, bool)
+}
+
+// regexOps are PostgreSQL's regular expression operators. PostgreSQL matches
+// anywhere in the string, DuckDB's ~ matches the whole string.
+var regexOps = map[string]struct {
+	op              string
+	caseInsensitive bool
+}{
+	"~": {"~", false}, "!~": {"!~", false}, "~*": {"~", true}, "!~*": {"!~", true},
+}
+
+// literalCasts are casts of a string literal that PostgreSQL evaluates by
+// looking a name up, or by parsing the literal its own way.
+var literalCasts = map[string]string{
+	"regclass": "pg_regclass", "regtype": "pg_regtype", "regnamespace": "pg_regnamespace", "regproc": "pg_regproc",
+	"bytea": "pg_bytea",
+}
+
+// infoSchemaViews are the information_schema views emulated over the marts
+// with PostgreSQL's type names; the others are DuckDB's.
+var infoSchemaViews = map[string]bool{"tables": true, "columns": true, "schemata": true, "views": true}
+
+// rewriteForEngine adapts a statement to DuckDB, token by token, so nothing
+// inside string literals or quoted identifiers changes:
+//   - pg_catalog.x becomes x, which resolves to the emulation in the
+//     compatibility schema first and to DuckDB's pg_catalog otherwise;
+//   - information_schema.columns (tables, schemata, views) becomes
+//     information_schema_columns, the emulation over the marts;
+//   - OPERATOR(pg_catalog.~) becomes ~, COLLATE clauses are dropped;
+//   - x ~ 'pattern' matches anywhere, as in PostgreSQL;
+//   - 'name'::regclass looks the table up;
+//   - current_user, current_setting('x') and pg_backend_pid() get the
+//     session's values;
+//   - FROM generate_series(...) s names the column s too.
+func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
+	toks := stripQualifiers(st.tokens)
+	var b strings.Builder
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		next := nextWord(toks, i)
+		switch {
+		case t.kind == tokOp && regexOps[t.text].op != "" && next >= 0 && toks[next].kind == tokString:
+			op := regexOps[t.text]
+			pattern := stringValue(toks[next].text)
+			flags := "s"
+			if op.caseInsensitive {
+				flags = "is"
+			}
+			fmt.Fprintf(&b, "%s %s", op.op, quoteString("(?"+flags+").*(?:"+pattern+").*"))
+			i = next
+			continue
+		case t.kind == tokString && next >= 0 && toks[next].is("::"):
+			typ := nextWord(toks, next)
+			if typ >= 0 && literalCasts[strings.ToLower(toks[typ].text)] != "" {
+				fmt.Fprintf(&b, "%s(%s)", literalCasts[strings.ToLower(toks[typ].text)], quoteString(stringValue(t.text)))
+				i = typ
+				continue
+			}
+		case t.kind == tokString && (t.text[0] == 'e' || t.text[0] == 'E'):
+			// DuckDB reads E'' strings, but normalizing them keeps the regex
+			// rule above from having to care.
+			b.WriteString(quoteString(stringValue(t.text)))
+			continue
+		case t.kind == tokIdent && !prevIs(toks, i, ".") && (next < 0 || !toks[next].is("(")):
+			switch strings.ToLower(t.text) {
+			case "current_user", "session_user", "current_role":
+				fmt.Fprintf(&b, "current_user(%s)", quoteString(rc.user))
+				continue
+			}
+		case t.kind == tokIdent && !prevIs(toks, i, ".") && next >= 0 && toks[next].is("("):
+			switch strings.ToLower(t.text) {
+			case "pg_backend_pid":
+				if close := nextWord(toks, next); close >= 0 && toks[close].is(")") {
+					fmt.Fprintf(&b, "pg_backend_pid(%d)", rc.pid)
+					i = close
+					continue
+				}
+			case "generate_series", "unnest", "generate_subscripts", "regexp_split_to_table", "string_to_table":
+				// These return one column, which an alias in FROM names in
+				// PostgreSQL; in DuckDB the alias only names the table.
+				if end := aliasedSetFunction(toks, i, next); end > 0 {
+					for _, tk := range toks[i : end+1] {
+						b.WriteString(tk.text)
+					}
+					fmt.Fprintf(&b, "(%s)", toks[end].text)
+					i = end
+					continue
+				}
+			case "current_setting":
+				end, text, err := rewriteCurrentSetting(toks, next, rc)
+				if err != nil {
+					return "", err
+				}
+				if end > 0 {
+					b.WriteString(text)
+					i = end
+					continue
+				}
+			}
+		}
+		b.WriteString(t.text)
+	}
+	return b.String(), nil
+}
+
+// aliasedSetFunction returns the index of the alias of a set-returning
+// function called in FROM or JOIN with an alias and no column list, or 0.
+func aliasedSetFunction(toks []token, name, open int) int {
+	if !prevIs(toks, name, "FROM") && !prevIs(toks, name, "JOIN") && !prevIs(toks, name, "LATERAL") {
+		return 0
+	}
+	depth := 0
+	closing := -1
+	for j := open; j < len(toks); j++ {
+		if toks[j].is("(") {
+			depth++
+		} else if toks[j].is(")") {
+			depth--
+			if depth == 0 {
+				closing = j
+				break
+			}
+		}
+	}
+	if closing < 0 {
+		return 0
+	}
+	alias := nextWord(toks, closing)
+	if alias >= 0 && toks[alias].is("AS") {
+		alias = nextWord(toks, alias)
+	}
+	if alias < 0 || toks[alias].kind != tokIdent && toks[alias].kind != tokQuotedIdent || isClauseKeyword(toks[alias].text) {
+		return 0
+	}
+	if after := nextWord(toks, alias); after >= 0 && toks[after].is("(") {
+		return 0
+	}
+	return alias
+}
+
+// isClauseKeyword reports words that can follow a FROM item and are not an alias.
+func isClauseKeyword(w string) bool {
+	switch strings.ToUpper(w) {
+	case "WHERE", "GROUP", "ORDER", "LIMIT", "OFFSET", "JOIN", "LEFT", "RIGHT", "INNER", "FULL", "CROSS",
+		"NATURAL", "ON", "USING", "UNION", "EXCEPT", "INTERSECT", "WINDOW", "HAVING", "QUALIFY", "WITH", "FETCH", "FOR":
+		return true
+	}
+	return false
+}
+
+// rewriteCurrentSetting turns current_setting('name' [, missing_ok]) into
+// current_setting('name', 'value'); open is the index of "(". It returns the
+// index of ")" or 0 when the argument is not a literal.
+func rewriteCurrentSetting(toks []token, open int, rc rewriteContext) (int, string, *pgError) {
+	arg := nextWord(toks, open)
+	if arg < 0 || toks[arg].kind != tokString {
+		return 0, "", nil
+	}
+	end := nextWord(toks, arg)
+	missingOK := false
+	if end >= 0 && toks[end].is(",") {
+		flag := nextWord(toks, end)
+		if flag < 0 {
+			return 0, "", nil
+		}
+		missingOK = toks[flag].is("true")
+		end = nextWord(toks, flag)
+	}
+	if end < 0 || !toks[end].is(")") {
+		return 0, "", nil
+	}
+	name := stringValue(toks[arg].text)
+	value, ok := rc.setting(name)
+	switch {
+	case ok:
+		return end, fmt.Sprintf("current_setting(%s, %s)", quoteString(name), quoteString(value)), nil
+	case missingOK:
+		return end, fmt.Sprintf("current_setting(%s, NULL::VARCHAR)", quoteString(name)), nil
+	}
+	return 0, "", newError(codeUndefinedObject, fmt.Sprintf("unrecognized configuration parameter %q", name))
+}
+
+// stripQualifiers removes pg_catalog. qualifiers, OPERATOR() wrappers and
+// COLLATE clauses, and points information_schema views at the emulation.
+func stripQualifiers(toks []token) []token {
+	out := make([]token, 0, len(toks))
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		next := nextWord(toks, i)
+		switch {
+		case t.kind == tokIdent && strings.EqualFold(t.text, "pg_catalog") && next >= 0 && toks[next].is(".") && !prevIs(toks, i, "."):
+			i = next
+			continue
+		case t.kind == tokIdent && strings.EqualFold(t.text, "information_schema") && next >= 0 && toks[next].is(".") && !prevIs(toks, i, "."):
+			if name := nextWord(toks, next); name >= 0 && infoSchemaViews[strings.ToLower(identValue(toks[name]))] {
+				out = append(out, token{kind: tokIdent, text: "information_schema_" + strings.ToLower(identValue(toks[name]))})
+				i = name
+				continue
+			}
+		case t.is("OPERATOR") && next >= 0 && toks[next].is("("):
+			// OPERATOR(pg_catalog.~) or OPERATOR(~)
+			j := nextWord(toks, next)
+			if j >= 0 && toks[j].kind == tokIdent && nextWord(toks, j) >= 0 && toks[nextWord(toks, j)].is(".") {
+				j = nextWord(toks, nextWord(toks, j))
+			}
+			if j >= 0 && toks[j].kind == tokOp {
+				if closing := nextWord(toks, j); closing >= 0 && toks[closing].is(")") {
+					out = append(out, token{kind: tokSpace, text: " "}, toks[j])
+					i = closing
+					continue
+				}
+			}
+		case t.is("COLLATE") && next >= 0 && (toks[next].kind == tokIdent || toks[next].kind == tokQuotedIdent):
+			i = next
+			if dot := nextWord(toks, i); dot >= 0 && toks[dot].is(".") {
+				if name := nextWord(toks, dot); name >= 0 {
+					i = name
+				}
+			}
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func nextWord(toks []token, i int) int {
+	for j := i + 1; j < len(toks); j++ {
+		if toks[j].kind != tokSpace {
+			return j
+		}
+	}
+	return -1
+}
+
+func prevIs(toks []token, i int, s string) bool {
+	for j := i - 1; j >= 0; j-- {
+		if toks[j].kind != tokSpace {
+			return toks[j].is(s)
+		}
+	}
+	return false
+}
+
+// castUntypedParams casts the $n parameters DuckDB cannot infer a type for,
+// to the type the client declared or to text, as PostgreSQL does.
+func castUntypedParams(sql string, duckTypes map[int]string) string {
+	if len(duckTypes) == 0 {
+		return sql
+	}
+	var b strings.Builder
+	for _, t := range lex(sql) {
+		if t.kind == tokParam {
+			n, _ := strconv.Atoi(t.text[1:])
+			if typ, ok := duckTypes[n]; ok {
+				fmt.Fprintf(&b, "CAST(%s AS %s)", t.text, typ)
+				continue
+			}
+		}
+		b.WriteString(t.text)
+	}
+	return b.String()
+}
+
+// inlineParams writes bound parameter values into the query as literals.
+// DuckDB plans a query with constants better than one with parameters: it
+// prunes row groups by their min/max and uses an index for a point lookup.
+// casts[i] is the DuckDB type of $i+1 when it is known, so the literal keeps
+// the type the parameter had.
+func inlineParams(sql string, args []any, casts []string) string {
+	var b strings.Builder
+	for _, t := range lex(sql) {
+		if t.kind == tokParam {
+			n, err := strconv.Atoi(t.text[1:])
+			if err == nil && n >= 1 && n <= len(args) {
+				lit := sqlLiteral(args[n-1])
+				if n <= len(casts) && casts[n-1] != "" {
+					lit = "CAST(" + lit + " AS " + casts[n-1] + ")"
+				}
+				b.WriteString(lit)
+				continue
+			}
+		}
+		b.WriteString(t.text)
+	}
+	return b.String()
+}
+
+// sqlLiteral renders a decoded parameter (see decodeParam) as a literal.
+func sqlLiteral(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return quoteString(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return "CAST(" + quoteString(strconv.FormatFloat(x, 'g', -1, 64)) + " AS DOUBLE)"
+	case bool:
+		return strconv.FormatBool(x)
+	case []byte:
+		return "unhex(" + quoteString(hex.EncodeToString(x)) + ")"
+	}
+	return quoteString(fmt.Sprint(v))
+}
+
+// duckParamTypes are the parameter types kept when a value is inlined.
+var duckParamTypes = map[duckdb.Type]string{
+	duckdb.TYPE_BOOLEAN: "BOOLEAN", duckdb.TYPE_TINYINT: "TINYINT", duckdb.TYPE_SMALLINT: "SMALLINT",
+	duckdb.TYPE_INTEGER: "INTEGER", duckdb.TYPE_BIGINT: "BIGINT", duckdb.TYPE_UTINYINT: "UTINYINT",
+	duckdb.TYPE_USMALLINT: "USMALLINT", duckdb.TYPE_UINTEGER: "UINTEGER", duckdb.TYPE_UBIGINT: "UBIGINT",
+	duckdb.TYPE_HUGEINT: "HUGEINT", duckdb.TYPE_FLOAT: "FLOAT", duckdb.TYPE_DOUBLE: "DOUBLE",
+	duckdb.TYPE_VARCHAR: "VARCHAR", duckdb.TYPE_BLOB: "BLOB", duckdb.TYPE_DATE: "DATE", duckdb.TYPE_TIME: "TIME",
+	duckdb.TYPE_TIMESTAMP: "TIMESTAMP", duckdb.TYPE_TIMESTAMP_TZ: "TIMESTAMPTZ", duckdb.TYPE_INTERVAL: "INTERVAL",
+	duckdb.TYPE_UUID: "UUID",
+}
