@@ -5,6 +5,8 @@
 -- depends_on: customer_daily, customer_profile
 -- publish: true
 -- check: unique day
+-- check: not_null day, customers, new_customers, orders, net_revenue
+-- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(net_revenue), 0) FROM daily_sales) AS mart_net_revenue, (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts < getvariable('as_of') + 1) AS lake_net_revenue) WHERE mart_net_revenue <> lake_net_revenue
 SELECT
   d.day,
   count(*) FILTER (WHERE d.purchase_lines > 0) AS customers,

@@ -115,6 +115,8 @@ versioned marts that BI tools query.`,
 	root.AddCommand(
 		a.runCommand(), a.ingestCommand(), a.transformCommand(), a.publishCommand(),
 		a.queryCommand(), a.fixturesCommand(), a.initCommand(), a.versionCommand(),
+		a.benchCommand(),
+		a.scheduleCommand(), a.backfillCommand(), a.runsCommand(), a.serveCommand(),
 	)
 	return root
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/custmart/custmart/warehouse/clv"
 	"github.com/custmart/custmart/warehouse/publish"
 )
 
@@ -46,7 +47,17 @@ The lake is there too, as the view lake_transactions. Use - to read the SQL from
 				return err
 			}
 			defer db.Close()
-			rows, err := db.QueryContext(cmd.Context(), query)
+			// The one pooled connection gets the CLV functions, so analysts can
+			// score customers in their queries as the marts do.
+			conn, err := db.Conn(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if err := clv.RegisterUDFs(cmd.Context(), conn); err != nil {
+				return err
+			}
+			rows, err := conn.QueryContext(cmd.Context(), query)
 			if err != nil {
 				return fmt.Errorf("query: %w", err)
 			}

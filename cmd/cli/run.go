@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/custmart/custmart/jobs"
 	"github.com/custmart/custmart/warehouse/lake"
@@ -19,11 +24,15 @@ import (
 
 func (a *app) runCommand() *cobra.Command {
 	var fullRefresh bool
+	var holdoutFrom string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the whole pipeline once: ingest, transform, publish",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.applyHoldout(holdoutFrom); err != nil {
+				return err
+			}
 			out, err := a.runSteps(cmd.Context(), jobs.Options{Steps: []string{"ingest", "transform", "publish"}, FullRefresh: fullRefresh})
 			if err != nil {
 				return err
@@ -32,6 +41,7 @@ func (a *app) runCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&fullRefresh, "full-refresh", false, "rebuild incremental models from the whole lake")
+	cmd.Flags().StringVar(&holdoutFrom, "holdout-from", "", holdoutUsage)
 	return cmd
 }
 
@@ -43,7 +53,25 @@ func (a *app) ingestCommand() *cobra.Command {
 		Short: "Load new input files of the configured sources into the Parquet lake",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := a.runSteps(cmd.Context(), jobs.Options{Steps: []string{"ingest"}, Sources: sources, DryRun: dryRun})
+			ctx := cmd.Context()
+			// A progress bar on a terminal (log lines go around it), else
+			// progress as log lines.
+			var bar *lake.Bar
+			if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				bar = lake.NewBar(f)
+				if a.logFormat == "json" {
+					a.logger = slog.New(slog.NewJSONHandler(bar, nil))
+				} else {
+					a.logger = slog.New(slog.NewTextHandler(bar, nil))
+				}
+				ctx = lake.WithProgress(ctx, bar.Report)
+			} else {
+				ctx = lake.WithProgress(ctx, lake.LogProgress(a.logger, 2*time.Second))
+			}
+			out, err := a.runSteps(ctx, jobs.Options{Steps: []string{"ingest"}, Sources: sources, DryRun: dryRun})
+			if bar != nil {
+				bar.Done()
+			}
 			printIngest(a.stdout, out.Ingest, dryRun)
 			return err
 		},
@@ -55,17 +83,22 @@ func (a *app) ingestCommand() *cobra.Command {
 
 func (a *app) transformCommand() *cobra.Command {
 	var fullRefresh bool
+	var holdoutFrom string
 	cmd := &cobra.Command{
 		Use:   "transform",
 		Short: "Build the models as of the logical date into the warehouse",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.applyHoldout(holdoutFrom); err != nil {
+				return err
+			}
 			out, err := a.runSteps(cmd.Context(), jobs.Options{Steps: []string{"transform"}, FullRefresh: fullRefresh})
 			printTransform(a.stdout, out)
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&fullRefresh, "full-refresh", false, "rebuild incremental models from the whole lake")
+	cmd.Flags().StringVar(&holdoutFrom, "holdout-from", "", holdoutUsage)
 	return cmd
 }
 
@@ -101,37 +134,46 @@ func (a *app) runSteps(ctx context.Context, opts jobs.Options) (jobs.Outcome, er
 
 func printIngest(w io.Writer, r lake.Report, dryRun bool) {
 	if len(r.Files) == 0 {
-		fmt.Fprintln(w, "ingest: no input files found")
+		fmt.Fprintln(w, "ingest: no new input files")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "source\tfile\tstatus\tread\tloaded\tquarantined\tduplicate\t")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "source\tfile\tstatus\tread\tloaded\tquarantined\tduplicate\treasons")
 	for _, f := range r.Files {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Source, filepath.Base(f.File), f.Status, f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", f.Source, filepath.Base(f.File), f.Status,
+			f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate, reasonList(f.Reasons))
 	}
 	read, loaded, quarantined, dup := r.Totals()
 	fmt.Fprintf(tw, "total\t%d files\t\t%d\t%d\t%d\t%d\t\n", len(r.Files), read, loaded, quarantined, dup)
 	tw.Flush()
-	if dryRun {
-		reasons := map[string]int64{}
-		for _, f := range r.Files {
-			for k, v := range f.Reasons {
-				reasons[k] += v
-			}
-		}
-		if len(reasons) > 0 {
-			fmt.Fprintln(w, "would quarantine:")
-			keys := make([]string, 0, len(reasons))
-			for k := range reasons {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(w, "  %-22s %d\n", k, reasons[k])
-			}
-		}
-		fmt.Fprintln(w, "dry run: nothing was written")
+	if !dryRun {
+		return
 	}
+	reasons := map[string]int64{}
+	for _, f := range r.Files {
+		for k, v := range f.Reasons {
+			reasons[k] += v
+		}
+	}
+	fmt.Fprintf(w, "dry run: %d rows would be loaded, %d quarantined, %d skipped as duplicates; nothing was written\n", loaded, quarantined, dup)
+	if len(reasons) > 0 {
+		fmt.Fprintln(w, "would quarantine, by reason:")
+		for _, k := range slices.Sorted(maps.Keys(reasons)) {
+			fmt.Fprintf(w, "  %-22s %d\n", k, reasons[k])
+		}
+	}
+	for _, f := range r.Failed() {
+		fmt.Fprintf(w, "would not load %s: %s\n", filepath.Base(f.File), f.Message)
+	}
+}
+
+// reasonList renders quarantine reasons as "bad_ts=2 missing_amount=1".
+func reasonList(reasons map[string]int64) string {
+	parts := make([]string, 0, len(reasons))
+	for _, k := range slices.Sorted(maps.Keys(reasons)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, reasons[k]))
+	}
+	return strings.Join(parts, " ")
 }
 
 func printTransform(w io.Writer, out jobs.Outcome) {

@@ -95,7 +95,10 @@ type CSV struct {
 	TimestampFormat string   `yaml:"timestamp_format"`
 }
 
-// Postgres is a PostgreSQL source read by a watermark column.
+// Postgres is a PostgreSQL source read by a watermark column: each ingest
+// reads the rows whose watermark is above the last one committed, in
+// watermark order, and commits them in batches of about BatchSize rows
+// (rows sharing a watermark value stay in one batch).
 type Postgres struct {
 	DSNEnv    string `yaml:"dsn_env"`
 	Table     string `yaml:"table"`
@@ -121,6 +124,10 @@ type Model struct {
 	CycleBands        []float64 `yaml:"cycle_bands"`
 	AmountBands       []float64 `yaml:"amount_bands"`
 	HoldoutFrom       string    `yaml:"holdout_from"`
+	// ComparisonSample is the most customers the purchase model that is not
+	// the predictive one is fitted on, for comparison (a deterministic
+	// sample; default 20000). The predictive model always sees everyone.
+	ComparisonSample int `yaml:"comparison_sample"`
 	// Feedback is an optional survey source (satisfaction, NPS, complaints):
 	// the attitude side of Dick & Basu loyalty. Without it attitude is
 	// reported as unknown, never guessed.
@@ -463,6 +470,9 @@ func (c *Config) applyDefaults() {
 			side.Format = "csv"
 		}
 	}
+	if m.ComparisonSample == 0 {
+		m.ComparisonSample = 20_000
+	}
 	if m.Feedback != nil && m.Feedback.HighAttitude == 0 {
 		m.Feedback.HighAttitude = 0.7
 	}
@@ -617,6 +627,9 @@ func (s Source) validate(at string) error {
 		if s.Postgres.Watermark == "" {
 			return fieldErr(at+".postgres.watermark", "missing", "name an increasing column such as updated_at or id")
 		}
+		if s.Postgres.BatchSize < 1 {
+			return fieldErr(at+".postgres.batch_size", fmt.Sprintf("%d is not a batch size", s.Postgres.BatchSize), "give the rows per committed batch, e.g. 50000")
+		}
 	} else {
 		if s.Path == "" {
 			return fieldErr(at+".path", "missing", "give a file, a glob such as /drops/*.csv, or an inbox directory")
@@ -725,6 +738,9 @@ func (m Model) validate() error {
 		if _, err := time.Parse(time.DateOnly, m.HoldoutFrom); err != nil {
 			return fieldErr("model.holdout_from", fmt.Sprintf("%q is not a date", m.HoldoutFrom), "write YYYY-MM-DD")
 		}
+	}
+	if m.ComparisonSample < 0 {
+		return fieldErr("model.comparison_sample", "cannot be negative", "give the most customers the comparison model is fitted on, e.g. 20000")
 	}
 	if f := m.Feedback; f != nil {
 		optional := []string{"scale"}

@@ -12,6 +12,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/custmart/custmart/jobs/config"
+	"github.com/custmart/custmart/jobs/dag"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
@@ -68,9 +69,31 @@ sources:
 	return f
 }
 
+// coreModels are the backbone models these tests check: the profile, RFM
+// and what they depend on (the scoring models have tests of their own).
+func coreModels(t *testing.T) []models.Model {
+	t.Helper()
+	all, err := models.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := map[string][]string{}
+	for _, m := range all {
+		deps[m.Name] = m.DependsOn
+	}
+	keep := dag.Upstream(deps, "rfm", "customer_profile", "segment_summary")
+	var out []models.Model
+	for _, m := range all {
+		if keep[m.Name] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func (f fixture) transform(t *testing.T) transform.Result {
 	t.Helper()
-	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf}
+	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: coreModels(t)}
 	res, err := r.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -180,17 +203,14 @@ func TestSegmentTableIsConfiguration(t *testing.T) {
 func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 	f := setup(t, tiny, "")
 	f.transform(t)
-	ms, err := models.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms := coreModels(t)
 	for i := range ms {
 		if ms[i].Name == "rfm" {
 			ms[i].SQL = "SELECT * FROM rfm UNION ALL SELECT * FROM rfm" // duplicates every key
 		}
 	}
 	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: ms}
-	_, err = r.Run(context.Background())
+	_, err := r.Run(context.Background())
 	var ce *transform.CheckError
 	if !errors.As(err, &ce) || ce.Model != "rfm" || ce.Check.Kind != "unique" || ce.Failing != 5 {
 		t.Fatalf("want a unique check failure on rfm with 5 failing keys, got %v", err)
@@ -227,7 +247,7 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 		t.Fatalf("incremental build changed %d days, want 2", cd.ChangedDays)
 	}
 	incremental := dump(t, f, "customer_daily")
-	full := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, FullRefresh: true}
+	full := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: coreModels(t), FullRefresh: true}
 	if _, err := full.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,18 @@
+-- model: customer_months
+-- meaning: One row per customer and calendar month with activity up to the as-of date: purchase days, orders and net revenue (refund-only months included, with 0 purchase days). The monthly grain behind the cohort, churn and discounted-value models, so they do not each re-read the daily table.
+-- grain: customer x month
+-- key: customer_id, month
+-- depends_on: customer_daily
+-- check: not_null customer_id, month, purchase_days, orders, net_revenue
+-- check: unique customer_id, month
+SELECT
+  customer_id,
+  date_trunc('month', day)::DATE AS month,
+  count(*) FILTER (WHERE purchase_lines > 0) AS purchase_days,
+  sum(orders)::BIGINT AS orders,
+  -- DECIMAL(18,2) holds any realistic monthly total and reads far faster
+  -- than the DECIMAL(38,2) a sum of sums widens to.
+  sum(net_revenue)::DECIMAL(18,2) AS net_revenue
+FROM customer_daily
+WHERE day <= getvariable('as_of')
+GROUP BY ALL

@@ -1,0 +1,31 @@
+-- model: tier_summary
+-- meaning: The customer pyramid (Zeithaml, Rust & Lemon 2001; DOMAIN.md §5): customers, net revenue, historical profitability and predicted CLV per tier (Platinum, Gold, Iron, Lead, all four present), their shares of the total, and the tier's average P(alive) and predicted CLV.
+-- grain: tier
+-- key: tier
+-- depends_on: customer_value
+-- publish: true
+-- check: not_null tier, customers, customer_share, revenue, clv_historical
+-- check: unique tier
+-- check: row_count 4 4
+-- check: sql SELECT * FROM (SELECT sum(customers) AS tiers, (SELECT count(*) FROM customer_value) AS mart FROM tier_summary) WHERE tiers <> mart
+WITH tiers(tier, tier_order) AS (VALUES ('Platinum', 1), ('Gold', 2), ('Iron', 3), ('Lead', 4)),
+totals AS (
+  SELECT count(*) AS customers, sum(revenue) AS revenue, sum(clv_predicted) AS clv_predicted
+  FROM customer_value)
+SELECT
+  t.tier,
+  count(v.customer_id) AS customers,
+  coalesce(count(v.customer_id) / nullif(any_value(s.customers), 0), 0) AS customer_share,
+  coalesce(sum(v.revenue), 0) AS revenue,
+  coalesce(sum(v.revenue) / nullif(any_value(s.revenue), 0), 0)::DOUBLE AS revenue_share,
+  coalesce(sum(v.clv_historical), 0) AS clv_historical,
+  sum(v.clv_predicted) AS clv_predicted,
+  sum(v.clv_predicted) / nullif(any_value(s.clv_predicted), 0) AS clv_predicted_share,
+  avg(v.clv_predicted) AS avg_clv_predicted,
+  avg(v.p_alive) AS avg_p_alive,
+  t.tier_order
+FROM tiers t
+CROSS JOIN totals s
+LEFT JOIN customer_value v USING (tier)
+GROUP BY t.tier, t.tier_order
+ORDER BY t.tier_order
