@@ -12,10 +12,6 @@ import (
 	"github.com/custmart/custmart/jobs/bench"
 )
 
-// serveBenchmark measures `custmart serve` against PostgreSQL 15 for
-// `bench --serve` (issue 7); nil means this build has none.
-var serveBenchmark bench.ServeBenchmark = bench.MeasureServe
-
 func (a *app) benchCommand() *cobra.Command {
 	var opts bench.Options
 	var rows string
@@ -52,10 +48,7 @@ The defaults are the figures of docs/SCALING.md: 10M lines, 1M customers.
 				opts.Sizes = append(opts.Sizes, n)
 			}
 			if serve {
-				if serveBenchmark == nil {
-					return usagef("--serve: this build has no serve benchmark yet")
-				}
-				opts.Serve = serveBenchmark
+				opts.Serve = bench.MeasureServe
 			}
 			if opts.Binary, err = os.Executable(); err != nil {
 				return fmt.Errorf("bench: find the custmart binary to run the stages in: %w", err)
@@ -75,7 +68,7 @@ The defaults are the figures of docs/SCALING.md: 10M lines, 1M customers.
 	f.BoolVar(&curve, "curve", true, "run the scaling curve")
 	f.BoolVar(&incremental, "incremental", true, "add the held-back last day and run again")
 	f.BoolVar(&bare, "bare", true, "run the bare DuckDB baseline")
-	f.BoolVar(&serve, "serve", false, "measure the BI server over the marts of the main run")
+	f.BoolVar(&serve, "serve", true, "measure the BI server (custmart serve vs PostgreSQL 15) over the marts of the main run")
 	f.StringVar(&opts.Work, "work", defaultBenchWork(), "fixture cache and data directories of the runs")
 	f.StringVar(&opts.ResultsDir, "results", "bench-results", "directory of the JSON results")
 	f.StringVar(&opts.MemoryLimit, "memory-limit", "", "DuckDB memory_limit of every stage, e.g. 1GiB (spills to <work>/spill)")
