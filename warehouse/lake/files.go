@@ -1,18 +1,21 @@
 package lake
 
 import (
-	"bufio"
-	"compress/gzip"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/custmart/custmart/jobs/config"
@@ -23,24 +26,26 @@ func listFiles(src config.Source) ([]string, error) {
 	if strings.ContainsAny(src.Path, "*?[") {
 		matches, err := filepath.Glob(src.Path)
 		if err != nil {
-			return nil, fmt.Errorf("source %s: bad glob %q: %w", src.Name, src.Path, err)
+			return nil, fmt.Errorf("source %s: bad glob %q: %w (fix sources.path)", src.Name, src.Path, err)
 		}
 		return regularFiles(matches), nil
 	}
 	info, err := os.Stat(src.Path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("source %s: path %s does not exist (check sources.path in the config)", src.Name, src.Path)
-	}
-	if errors.Is(err, os.ErrPermission) {
-		return nil, fmt.Errorf("source %s: path %s: permission denied (give the custmart user read access)", src.Name, src.Path)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("source %s: path %s does not exist (check sources.path in the config, or create the inbox directory)", src.Name, src.Path)
+	case errors.Is(err, os.ErrPermission):
+		return nil, fmt.Errorf("source %s: path %s: permission denied (give the user running custmart read access to it)", src.Name, src.Path)
+	case err != nil:
 		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
 	if !info.IsDir() {
 		return []string{src.Path}, nil
 	}
 	entries, err := os.ReadDir(src.Path)
+	if errors.Is(err, os.ErrPermission) {
+		return nil, fmt.Errorf("source %s: inbox %s: permission denied (give the user running custmart read and execute access to the directory)", src.Name, src.Path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("source %s: read inbox %s: %w", src.Name, src.Path, err)
 	}
@@ -65,68 +70,260 @@ func regularFiles(paths []string) []string {
 	return out
 }
 
-func checksum(path string) (string, int64, error) {
+// headSize is how much of a file's (decompressed) start is kept for sniffing
+// its format and reading its header line.
+const headSize = 64 << 10
+
+// inputFile is an input file as its first pass found it.
+type inputFile struct {
+	path     string
+	size     int64
+	checksum string
+	// compression is resolved from the magic bytes: none, gzip or zstd.
+	compression string
+	head        []byte // the start of the decompressed content
+}
+
+var (
+	gzipMagic    = []byte{0x1f, 0x8b}
+	zstdMagic    = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	parquetMagic = []byte("PAR1")
+)
+
+// scanInput checksums a file and reads the start of its content. Errors name
+// the file and say what to do.
+func scanInput(path string, src config.Source) (inputFile, error) {
 	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return "", 0, fmt.Errorf("%s: permission denied (give the custmart user read access)", path)
-		}
-		return "", 0, fmt.Errorf("%s: %w", path, err)
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		return inputFile{}, fmt.Errorf("%s: permission denied (give the user running custmart read access to the file)", path)
+	case errors.Is(err, os.ErrNotExist):
+		return inputFile{}, fmt.Errorf("%s: the file disappeared while it was being ingested (was it moved by another process?)", path)
+	case err != nil:
+		return inputFile{}, fmt.Errorf("%s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("%s: %w", path, err)
+	raw := make([]byte, headSize)
+	n, err := io.ReadFull(f, raw)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return inputFile{}, fmt.Errorf("%s: read: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	raw = raw[:n]
+	h.Write(raw)
+	rest, err := io.Copy(h, f)
+	if err != nil {
+		return inputFile{}, fmt.Errorf("%s: read: %w", path, err)
+	}
+	in := inputFile{path: path, size: int64(n) + rest, checksum: hex.EncodeToString(h.Sum(nil))}
+	if in.size == 0 {
+		return in, fmt.Errorf("%s: the file is empty (0 bytes); remove it from the source or fix the export that wrote it", path)
+	}
+	if in.compression, err = detectCompression(path, raw, src); err != nil {
+		return in, err
+	}
+	if in.head, err = decompressHead(raw, in.compression); err != nil {
+		return in, fmt.Errorf("%s: not a valid %s file: %w (check the file, or the source's compression setting)", path, in.compression, err)
+	}
+	if len(in.head) == 0 {
+		return in, fmt.Errorf("%s: the file is empty after %s decompression; remove it or fix the export", path, in.compression)
+	}
+	return in, checkFormat(in, src)
 }
 
-// readHeader returns the first line of a (possibly compressed) text file,
-// without a BOM or line ending.
-func readHeader(path string, src config.Source) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	switch compressionOf(path, src) {
-	case "gzip":
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return "", fmt.Errorf("%s: not a gzip file: %w (check the source's compression)", path, err)
-		}
-		defer gz.Close()
-		r = gz
-	case "zstd":
-		zr, err := zstd.NewReader(f)
-		if err != nil {
-			return "", fmt.Errorf("%s: not a zstd file: %w (check the source's compression)", path, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("%s: read header: %w", path, err)
-	}
-	line = strings.TrimRight(strings.TrimPrefix(line, "\ufeff"), "\r\n")
-	if strings.TrimSpace(line) == "" {
-		return "", fmt.Errorf("%s: the first line is empty; a header line was expected (fix the file, or set csv.header: false with csv.names)", path)
-	}
-	return line, nil
-}
-
-func compressionOf(path string, src config.Source) string {
-	if src.Compression != "auto" {
-		return src.Compression
-	}
+func detectCompression(path string, raw []byte, src config.Source) (string, error) {
+	magic := "none"
 	switch {
-	case strings.HasSuffix(path, ".gz"):
-		return "gzip"
-	case strings.HasSuffix(path, ".zst"):
-		return "zstd"
+	case bytes.HasPrefix(raw, gzipMagic):
+		magic = "gzip"
+	case bytes.HasPrefix(raw, zstdMagic):
+		magic = "zstd"
 	}
-	return "none"
+	if src.Compression == "auto" || src.Compression == magic {
+		return magic, nil
+	}
+	if magic == "none" {
+		return "", fmt.Errorf("%s: the source says compression: %s but the file is not %s-compressed; set compression: auto or none for source %s", path, src.Compression, src.Compression, src.Name)
+	}
+	return "", fmt.Errorf("%s: the file is %s-compressed but the source says compression: %s; set compression: auto or %s for source %s", path, magic, src.Compression, magic, src.Name)
+}
+
+// decompressHead decompresses as much of the start of a file as raw holds.
+func decompressHead(raw []byte, compression string) ([]byte, error) {
+	if compression == "none" {
+		return raw, nil
+	}
+	r, err := decompressor(bytes.NewReader(raw), compression)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	head := make([]byte, headSize)
+	n, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
+	}
+	return head[:n], nil
+}
+
+func decompressor(r io.Reader, compression string) (io.ReadCloser, error) {
+	switch compression {
+	case "gzip":
+		return gzip.NewReader(r)
+	case "zstd":
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return io.NopCloser(r), nil
+}
+
+// checkFormat catches a file whose content does not match the source's format.
+func checkFormat(in inputFile, src config.Source) error {
+	isParquet := bytes.HasPrefix(in.head, parquetMagic)
+	switch {
+	case src.Format == "parquet" && in.compression != "none":
+		return fmt.Errorf("%s: the source says format: parquet but the file is %s-compressed text; set the format of source %s to csv or jsonl", in.path, in.compression, src.Name)
+	case src.Format == "parquet" && !isParquet:
+		return fmt.Errorf("%s: not a Parquet file (it starts with %q); set the format of source %s to csv or jsonl, or fix the file", in.path, firstLine(in.head, 40), src.Name)
+	case src.Format != "parquet" && isParquet:
+		return fmt.Errorf("%s: this is a Parquet file but source %s says format: %s; set format: parquet", in.path, src.Name, src.Format)
+	case src.Format == "jsonl":
+		if first := bytes.TrimLeft(bytes.TrimPrefix(in.head, bom), " \t\r\n"); len(first) > 0 && first[0] != '{' {
+			return fmt.Errorf("%s: does not look like JSON Lines (the first line is %q; each line must be a JSON object); check the format of source %s", in.path, firstLine(in.head, 60), src.Name)
+		}
+	}
+	return nil
+}
+
+var bom = []byte("\ufeff")
+
+// firstLine returns the first line of p without BOM and line ending, cut to
+// at most limit bytes (0: no limit).
+func firstLine(p []byte, limit int) string {
+	p = bytes.TrimPrefix(p, bom)
+	if i := bytes.IndexByte(p, '\n'); i >= 0 {
+		p = p[:i]
+	}
+	p = bytes.TrimRight(p, "\r")
+	if limit > 0 && len(p) > limit {
+		p = p[:limit]
+	}
+	return string(p)
+}
+
+// columnNames returns the source columns of a text input: the header line,
+// the configured names, or the keys of its first JSON objects.
+func columnNames(in inputFile, src config.Source) ([]string, error) {
+	switch {
+	case src.Format == "jsonl":
+		return jsonKeys(in.head), nil
+	case !*src.CSV.Header:
+		return src.CSV.Names, nil
+	}
+	if !bytes.ContainsAny(in.head, "\n") && len(in.head) == headSize {
+		return nil, fmt.Errorf("%s: the first line is longer than %d KiB; a header line was expected (set csv.header: false with csv.names if the file has none)", in.path, headSize>>10)
+	}
+	header := firstLine(in.head, 0)
+	if strings.TrimSpace(header) == "" {
+		return nil, fmt.Errorf("%s: the first line is empty; a header line was expected (fix the file, or set csv.header: false with csv.names)", in.path)
+	}
+	if !utf8.ValidString(header) {
+		return nil, fmt.Errorf("%s: the header line is not valid UTF-8; re-export the file as UTF-8", in.path)
+	}
+	var fields []string
+	if src.CSV.Delimiter == "whitespace" {
+		fields = strings.Fields(header)
+	} else {
+		fields = splitHeader(header, delimiter(src), src.CSV.Quote)
+	}
+	if names := src.CSV.Names; len(names) > 0 {
+		if len(names) != len(fields) {
+			return nil, fmt.Errorf("%s: csv.names lists %d columns but the header line has %d (%s); fix csv.names of source %s", in.path, len(names), len(fields), header, src.Name)
+		}
+		return names, nil
+	}
+	seen := map[string]bool{}
+	for _, f := range fields {
+		if seen[f] {
+			return nil, fmt.Errorf("%s: the header names column %q twice; rename one, or set csv.names for source %s", in.path, f, src.Name)
+		}
+		seen[f] = true
+	}
+	return fields, nil
+}
+
+func delimiter(src config.Source) string {
+	if src.CSV.Delimiter == `\t` {
+		return "\t"
+	}
+	return src.CSV.Delimiter
+}
+
+// splitHeader splits a header line into column names, honouring quotes.
+func splitHeader(line, delim, quote string) []string {
+	var fields []string
+	var cur strings.Builder
+	inQuote := false
+	for i := 0; i < len(line); {
+		switch {
+		case quote != "" && strings.HasPrefix(line[i:], quote):
+			if inQuote && strings.HasPrefix(line[i+len(quote):], quote) {
+				cur.WriteString(quote)
+				i += 2 * len(quote)
+				continue
+			}
+			inQuote = !inQuote
+			i += len(quote)
+		case !inQuote && strings.HasPrefix(line[i:], delim):
+			fields = append(fields, strings.TrimSpace(cur.String()))
+			cur.Reset()
+			i += len(delim)
+		default:
+			cur.WriteByte(line[i])
+			i++
+		}
+	}
+	return append(fields, strings.TrimSpace(cur.String()))
+}
+
+// jsonKeys returns the sorted union of the keys of the JSON objects on the
+// complete lines of head.
+func jsonKeys(head []byte) []string {
+	keys := map[string]bool{}
+	lines := bytes.Split(bytes.TrimPrefix(head, bom), []byte{'\n'})
+	if len(head) == headSize {
+		lines = lines[:len(lines)-1] // the last one may be cut
+	}
+	for _, line := range lines {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(line, &obj) == nil {
+			for k := range obj {
+				keys[k] = true
+			}
+		}
+	}
+	return slices.Sorted(func(yield func(string) bool) {
+		for k := range keys {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+}
+
+// checkMapping fails when the source maps a canonical column to a column the
+// input does not have, listing the columns it does have.
+func checkMapping(src config.Source, what string, have []string) error {
+	for _, canon := range config.CanonicalColumns {
+		col := src.Columns[canon]
+		if col == "" || slices.Contains(have, col) {
+			continue
+		}
+		return fmt.Errorf("%s: source %s maps %s to column %q, which is not there; its columns are: %s (fix columns.%s in the config)",
+			what, src.Name, canon, col, strings.Join(have, ", "), canon)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package lake_test
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,6 +48,9 @@ func TestIngestCDNOWMaster(t *testing.T) {
 	ctx := context.Background()
 	layout := warehouse.NewLayout(t.TempDir())
 	in := &lake.Ingester{Layout: layout, AsOf: time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)}
+	if os.Getenv("LAKE_DEBUG") != "" {
+		in.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	src := cdnowSource(t, "CDNOW_master.txt")
 	report, err := in.Ingest(ctx, []config.Source{src})
 	if err != nil {
@@ -83,5 +87,63 @@ func TestIngestCDNOWMaster(t *testing.T) {
 	var n2 int64
 	if err := db.QueryRow(`SELECT count(*) FROM read_parquet(?)`, layout.TransactionsGlob()).Scan(&n2); err != nil || n2 != 69659 {
 		t.Fatalf("after re-ingest %d rows in %d files (%v)", n2, len(files), err)
+	}
+}
+
+// TestIngestCDNOWSample reads the CDNOW sample through the interface
+// configuration of the backbone issue, verbatim but for the path.
+func TestIngestCDNOWSample(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("CDNOW data not present: %v", err)
+	}
+	abs, _ := filepath.Abs(path)
+	raw := []byte(`version: 1
+sources:
+  - name: cdnow
+    path: ` + abs + `
+    format: csv
+    csv:
+      delimiter: whitespace
+      header: false
+      names: [customer_id, sample_id, date, cds, dollars]
+      date_format: "%Y%m%d"
+    columns:
+      customer_id: customer_id
+      ts: date
+      amount: dollars
+      quantity: cds
+model:
+  time_unit: weeks
+`)
+	c, err := config.Parse(raw, filepath.Join(t.TempDir(), "custmart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := warehouse.NewLayout(t.TempDir())
+	// As of the end of the calibration period: the holdout rows (1998) are
+	// after the as-of date but not in the future, so they land too.
+	in := &lake.Ingester{Layout: layout, AsOf: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)}
+	report, err := in.Ingest(context.Background(), c.Sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := report.Files[0]; f.RowsRead != 6919 || f.RowsLoaded != 6919 {
+		t.Fatalf("%+v", f)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var customers, cds int64
+	var total string
+	err = db.QueryRow(`SELECT count(DISTINCT customer_id), sum(quantity)::BIGINT, sum(amount)::VARCHAR FROM read_parquet(?)`,
+		layout.TransactionsGlob()).Scan(&customers, &cds, &total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if customers != 2357 || cds != 16479 || total != "244091.94" {
+		t.Fatalf("lake: %d customers, %d CDs, $%s; want 2357, 16479, $244091.94", customers, cds, total)
 	}
 }

@@ -1,10 +1,7 @@
 package lake
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,173 +9,232 @@ import (
 	"github.com/custmart/custmart/warehouse"
 )
 
-// LakeColumns is the canonical schema of the lake's transaction files, as
-// selected from the checked table. The Hive partition column `date` (the
-// transaction's day) is added by the directory layout.
+// LakeColumns is the canonical schema of the lake's transaction files, in
+// file order. The Hive partition column `date` (the transaction's day) comes
+// from the directory layout.
 var LakeColumns = []string{
 	"transaction_id", "order_id", "customer_id", "ts", "amount", "quantity", "unit_price",
 	"currency", "channel", "store_id", "product_id", "is_refund", "source", "batch_id",
-	"file AS source_file", "line AS source_line",
+	"source_file", "source_line",
 }
 
-// Reason codes of quarantined rows.
+// Reason codes of quarantined rows. The first three come from the CSV
+// reader, bad_json from the JSON Lines split; the others are the checks.
 var ReasonCodes = []string{
 	"invalid_utf8", "bad_column_count", "malformed_row", "bad_json",
 	"missing_customer_id", "missing_ts", "bad_ts", "ts_in_future", "ts_before_floor",
 	"missing_amount", "bad_amount", "bad_quantity", "bad_unit_price", "bad_currency",
 }
 
-// validate turns raw_rows into the checked table: typed canonical columns,
-// reason_code and message for rejected rows, and duplicate for rows whose
-// transaction_id was seen earlier in the file or in the lake. It is one
-// set-based DuckDB statement; no Go code touches individual rows.
-func (in *Ingester) validate(ctx context.Context, conn *sql.Conn, src config.Source, batchID string, files []candidate) error {
-	col := func(canon string) string {
-		if c, ok := src.Columns[canon]; ok && c != "" {
-			return "NULLIF(trim(" + warehouse.Ident(c) + "), '')"
-		}
-		return "NULL::VARCHAR"
-	}
-	name := func(canon string) string { return warehouse.Quote(src.Columns[canon]) }
+// Row statuses of the read step besides the reason codes: a valid row, and a
+// blank line of a line format (not a row at all).
+const (
+	statusOK    = "ok"
+	statusBlank = "blank"
+)
 
-	tsParse := "TRY_CAST(v_ts AS TIMESTAMP)"
+// readerReasonSQL maps DuckDB CSV reject types to reason codes.
+const readerReasonSQL = `CASE
+  WHEN error_type = 'INVALID ENCODING' OR error_type ILIKE '%unicode%' THEN 'invalid_utf8'
+  WHEN error_type IN ('TOO MANY COLUMNS', 'MISSING COLUMNS') THEN 'bad_column_count'
+  ELSE 'malformed_row' END`
+
+// checks renders the validation of a source's rows. Over a raw relation with
+// file (the input as recorded in the lake), line, raw, reader_reason and one
+// VARCHAR column per source column, it
+// builds the CTE `checked`: the typed canonical columns and reason_code
+// (NULL for a valid row) of every row, in one set-based statement.
+type checks struct {
+	src config.Source
+	// horizon is the last day a timestamp may fall on (before tolerance).
+	horizon time.Time
+	batchID string
+	// typed sources (Parquet, databases) hold timestamps as values, not as
+	// text in a configured format.
+	typed bool
+	// at stamps quarantined rows.
+	at time.Time
+}
+
+// trimmed are the columns whose values lose surrounding blanks: keys and
+// codes that are compared. Numbers and timestamps parse with blanks around
+// them; other labels are kept as written (trimming every value costs a
+// fifth of the read).
+var trimmed = map[string]bool{"transaction_id": true, "order_id": true, "customer_id": true, "currency": true}
+
+func (c checks) col(canon string) string {
+	name := c.src.Columns[canon]
 	switch {
-	case src.CSV.TimestampFormat != "":
-		tsParse = fmt.Sprintf("TRY_STRPTIME(v_ts, %s)", warehouse.Quote(src.CSV.TimestampFormat))
-	case src.CSV.DateFormat != "":
-		tsParse = fmt.Sprintf("TRY_STRPTIME(v_ts, %s)", warehouse.Quote(src.CSV.DateFormat))
+	case name == "":
+		return "NULL::VARCHAR"
+	case trimmed[canon]:
+		return "NULLIF(trim(" + warehouse.Ident(name) + "), '')"
 	}
-	if src.CSV.TimestampFormat != "" && src.CSV.DateFormat != "" {
-		tsParse = fmt.Sprintf("coalesce(TRY_STRPTIME(v_ts, %s), TRY_STRPTIME(v_ts, %s))",
-			warehouse.Quote(src.CSV.TimestampFormat), warehouse.Quote(src.CSV.DateFormat))
+	return "NULLIF(" + warehouse.Ident(name) + ", '')"
+}
+
+func (c checks) name(canon string) string { return warehouse.Quote(c.src.Columns[canon]) }
+
+func (c checks) tsParse() string {
+	var formats []string
+	for _, f := range []string{c.src.CSV.TimestampFormat, c.src.CSV.DateFormat} {
+		if f != "" {
+			formats = append(formats, fmt.Sprintf("TRY_STRPTIME(v_ts, %s)", warehouse.Quote(f)))
+		}
 	}
+	// A value with an offset goes through TIMESTAMPTZ so that the offset is
+	// honoured (the session is in UTC); the plain cast would drop it, but is
+	// much cheaper for the common value without one.
+	iso := `CASE WHEN length(v_ts) > 10 AND (contains(substr(v_ts, 11), '+') OR contains(substr(v_ts, 12), '-') OR suffix(upper(v_ts), 'Z'))
+    THEN TRY_CAST(TRY_CAST(v_ts AS TIMESTAMPTZ) AS TIMESTAMP) ELSE TRY_CAST(v_ts AS TIMESTAMP) END`
+	if len(formats) == 0 || c.typed {
+		formats = append([]string{iso}, formats...)
+	}
+	if len(formats) == 1 {
+		return formats[0]
+	}
+	return "coalesce(" + strings.Join(formats, ", ") + ")"
+}
+
+// ctes returns "WITH src AS (raw), ..., checked AS (...)".
+func (c checks) ctes(raw string) string {
+	src := c.src
 	amount := "TRY_CAST(v_amount AS DECIMAL(18,2))"
 	amountMissing := "v_amount IS NULL"
 	if src.Columns["amount"] == "" {
 		amount = "TRY_CAST(TRY_CAST(v_quantity AS DECIMAL(18,3)) * TRY_CAST(v_unit_price AS DECIMAL(18,4)) AS DECIMAL(18,2))"
 		amountMissing = "v_quantity IS NULL OR v_unit_price IS NULL"
 	}
-	// A timestamp is in the future when it is after the later of the logical
-	// date and today: a backfill as of a past date still lands the real data
-	// that followed it (later runs and holdout checks need it); models only
-	// ever read up to their as-of date.
-	horizon := in.AsOf
-	if today := in.now().UTC().Truncate(24 * time.Hour); today.After(horizon) {
-		horizon = today
-	}
-	latest := horizon.AddDate(0, 0, 1).Add(src.FutureTolerance.D())
+	latest := c.horizon.AddDate(0, 0, 1).Add(src.FutureTolerance.D())
 	currencyCheck := "false"
 	if len(src.Currencies) > 0 {
 		quoted := make([]string, len(src.Currencies))
-		for i, c := range src.Currencies {
-			quoted[i] = warehouse.Quote(strings.ToUpper(c))
+		for i, cur := range src.Currencies {
+			quoted[i] = warehouse.Quote(strings.ToUpper(cur))
 		}
 		currencyCheck = fmt.Sprintf("v_currency IS NOT NULL AND upper(v_currency) NOT IN (%s)", strings.Join(quoted, ", "))
 	}
-	refund := "coalesce(amount < 0, false) OR coalesce(quantity < 0, false)"
-	if src.CancellationPattern != "" {
-		refund += fmt.Sprintf(" OR coalesce(regexp_matches(order_id, %s), false)", warehouse.Quote(src.CancellationPattern))
-	}
-
-	stmt := fmt.Sprintf(`
-CREATE OR REPLACE TEMP TABLE checked AS
-WITH v AS (
-  SELECT file, line, raw, reader_reason, reader_message,
-    %[1]s AS v_transaction_id, %[2]s AS v_order_id, %[3]s AS v_customer_id, %[4]s AS v_ts,
-    %[5]s AS v_amount, %[6]s AS v_quantity, %[7]s AS v_unit_price, %[8]s AS v_currency,
-    %[9]s AS v_channel, %[10]s AS v_store_id, %[11]s AS v_product_id
-  FROM raw_rows),
+	return fmt.Sprintf(`WITH src AS (%[1]s),
+v AS (
+  SELECT file, line, raw, reader_reason,
+    %[2]s AS v_transaction_id, %[3]s AS v_order_id, %[4]s AS v_customer_id, %[5]s AS v_ts,
+    %[6]s AS v_amount, %[7]s AS v_quantity, %[8]s AS v_unit_price, %[9]s AS v_currency,
+    %[10]s AS v_channel, %[11]s AS v_store_id, %[12]s AS v_product_id
+  FROM src),
 t AS (
-  SELECT *, %[12]s AS ts, %[13]s AS amount,
+  SELECT *, %[13]s AS ts, %[14]s AS amount,
     TRY_CAST(v_quantity AS DECIMAL(18,3)) AS quantity,
     TRY_CAST(v_unit_price AS DECIMAL(18,4)) AS unit_price
   FROM v),
-r AS (
+checked AS (
   SELECT *, CASE
     WHEN reader_reason IS NOT NULL THEN reader_reason
     WHEN v_customer_id IS NULL THEN 'missing_customer_id'
     WHEN v_ts IS NULL THEN 'missing_ts'
     WHEN ts IS NULL THEN 'bad_ts'
-    WHEN ts >= %[14]s::TIMESTAMP THEN 'ts_in_future'
-    WHEN ts < %[15]s::TIMESTAMP THEN 'ts_before_floor'
-    WHEN %[16]s THEN 'missing_amount'
+    WHEN ts >= %[15]s::TIMESTAMP THEN 'ts_in_future'
+    WHEN ts < %[16]s::TIMESTAMP THEN 'ts_before_floor'
+    WHEN %[17]s THEN 'missing_amount'
     WHEN amount IS NULL THEN 'bad_amount'
     WHEN v_quantity IS NOT NULL AND quantity IS NULL THEN 'bad_quantity'
     WHEN v_unit_price IS NOT NULL AND unit_price IS NULL THEN 'bad_unit_price'
-    WHEN %[17]s THEN 'bad_currency'
+    WHEN %[18]s THEN 'bad_currency'
   END AS reason_code
   FROM t)
-SELECT file, line, raw, reason_code,
-  CASE reason_code
-    WHEN 'missing_customer_id' THEN format('column {} is empty', %[18]s)
-    WHEN 'missing_ts' THEN format('column {} is empty', %[19]s)
-    WHEN 'bad_ts' THEN format('column {}: {} is not a timestamp in the configured format', %[19]s, v_ts)
-    WHEN 'ts_in_future' THEN format('column {}: {} is after %[20]s plus future_tolerance', %[19]s, v_ts)
-    WHEN 'ts_before_floor' THEN format('column {}: {} is before not_before %[21]s', %[19]s, v_ts)
-    WHEN 'missing_amount' THEN format('column {} is empty', %[22]s)
-    WHEN 'bad_amount' THEN format('column {}: {} is not an amount', %[22]s, coalesce(v_amount, v_quantity || ' * ' || v_unit_price))
-    WHEN 'bad_quantity' THEN format('column {}: {} is not a number', %[23]s, v_quantity)
-    WHEN 'bad_unit_price' THEN format('column {}: {} is not a number', %[24]s, v_unit_price)
-    WHEN 'bad_currency' THEN format('column {}: {} is not an allowed currency', %[25]s, v_currency)
-    WHEN 'bad_column_count' THEN coalesce(reader_message, 'wrong number of columns')
-    WHEN 'bad_json' THEN 'not a JSON object'
-    ELSE reader_message END AS message,
-  v_transaction_id AS transaction_id, v_order_id AS order_id, v_customer_id AS customer_id,
-  ts, amount, quantity, unit_price, upper(v_currency) AS currency, v_channel AS channel,
-  v_store_id AS store_id, v_product_id AS product_id,
-  reason_code IS NULL AND (%[26]s) AS is_refund,
-  %[27]s AS source, %[28]s AS batch_id,
-  false AS duplicate
-FROM r`,
-		col("transaction_id"), col("order_id"), col("customer_id"), col("ts"),
-		col("amount"), col("quantity"), col("unit_price"), col("currency"),
-		col("channel"), col("store_id"), col("product_id"),
-		tsParse, amount,
+`, raw,
+		c.col("transaction_id"), c.col("order_id"), c.col("customer_id"), c.col("ts"),
+		c.col("amount"), c.col("quantity"), c.col("unit_price"), c.col("currency"),
+		c.col("channel"), c.col("store_id"), c.col("product_id"),
+		c.tsParse(), amount,
 		warehouse.Quote(latest.Format(time.DateTime)), warehouse.Quote(src.NotBefore),
-		amountMissing, currencyCheck,
-		name("customer_id"), name("ts"), horizon.Format(time.DateOnly), src.NotBefore,
-		warehouse.Quote(amountSourceName(src)), name("quantity"), name("unit_price"), name("currency"),
-		refund, warehouse.Quote(src.Name), warehouse.Quote(batchID))
-	if _, err := conn.ExecContext(ctx, stmt); err != nil {
-		return err
-	}
-	return in.markDuplicates(ctx, conn, src, files)
+		amountMissing, currencyCheck)
 }
 
-func amountSourceName(src config.Source) string {
-	if c := src.Columns["amount"]; c != "" {
-		return c
+func (c checks) refund() string {
+	refund := "coalesce(amount < 0, false) OR coalesce(quantity < 0, false)"
+	if p := c.src.CancellationPattern; p != "" {
+		refund += fmt.Sprintf(" OR coalesce(regexp_matches(v_order_id, %s), false)", warehouse.Quote(p))
 	}
-	return src.Columns["quantity"] + " * " + src.Columns["unit_price"]
+	return refund
 }
 
-// markDuplicates flags valid rows whose transaction_id appeared earlier in the
-// batch or is already in the lake for this source (ignoring the rows of the
-// files this batch replaces). Sources without transaction ids keep identical
-// rows: they are separate purchases.
-func (in *Ingester) markDuplicates(ctx context.Context, conn *sql.Conn, src config.Source, files []candidate) error {
-	if src.Columns["transaction_id"] == "" {
-		return nil
+// lakeQuery selects every row as a lake row plus its status (ok, blank or
+// a reason code) and day; the read step writes it partitioned by both, so
+// valid rows land in day partitions and rejected ones are counted apart.
+func (c checks) lakeQuery(raw string) string {
+	return c.ctes(raw) + fmt.Sprintf(`SELECT v_transaction_id AS transaction_id, v_order_id AS order_id,
+  v_customer_id AS customer_id, ts, amount, quantity, unit_price, upper(v_currency) AS currency,
+  v_channel AS channel, v_store_id AS store_id, v_product_id AS product_id,
+  reason_code IS NULL AND (%s) AS is_refund,
+  %s AS source, %s AS batch_id, file AS source_file, line AS source_line,
+  coalesce(reason_code, 'ok') AS status,
+  CASE WHEN reason_code IS NULL THEN CAST(ts AS DATE) END AS date
+FROM checked`, c.refund(), warehouse.Quote(c.src.Name), warehouse.Quote(c.batchID))
+}
+
+// quarantineColumns is the schema of quarantine files.
+const quarantineColumns = "source, file, line, raw, reason_code, message, batch_id, quarantined_at"
+
+func (c checks) stamp() string {
+	return "TIMESTAMP " + warehouse.Quote(c.at.UTC().Format("2006-01-02 15:04:05.000000"))
+}
+
+// quarantineQuery selects the rejected rows with their line, raw text,
+// reason code and message. The line is mapped (see lineMapping) when
+// mapping is set.
+func (c checks) quarantineQuery(raw string, mapping *lineMapping) string {
+	line, join := "c.line", ""
+	if mapping != nil {
+		line, join = mapping.lineExpr("c"), mapping.joins("c")
 	}
-	seen := "SELECT NULL::VARCHAR AS transaction_id WHERE false"
-	if lakeFiles, err := filepath.Glob(in.Layout.TransactionsGlob()); err == nil && len(lakeFiles) > 0 {
-		exclude := []string{"false"}
-		for _, f := range files {
-			if f.replaces != "" {
-				exclude = append(exclude, fmt.Sprintf("(batch_id = %s AND source_file = %s)", warehouse.Quote(f.replaces), warehouse.Quote(f.path)))
-			}
-		}
-		seen = fmt.Sprintf(`SELECT transaction_id FROM read_parquet(%s, hive_partitioning=false)
-WHERE source = %s AND transaction_id IS NOT NULL AND NOT (%s)`,
-			warehouse.Quote(in.Layout.TransactionsGlob()), warehouse.Quote(src.Name), strings.Join(exclude, " OR "))
+	amountName := c.src.Columns["amount"]
+	if amountName == "" {
+		amountName = c.src.Columns["quantity"] + " * " + c.src.Columns["unit_price"]
 	}
-	stmt := fmt.Sprintf(`
-UPDATE checked SET duplicate = true
-WHERE (file, line) IN (
-  SELECT (file, line) FROM (
-    SELECT file, line, transaction_id, row_number() OVER (PARTITION BY transaction_id ORDER BY file, line) AS nth
-    FROM checked WHERE reason_code IS NULL AND transaction_id IS NOT NULL)
-  WHERE nth > 1 OR transaction_id IN (%s))`, seen)
-	_, err := conn.ExecContext(ctx, stmt)
-	return err
+	return c.ctes(raw) + fmt.Sprintf(`SELECT %[1]s AS source, c.file, %[2]s AS line, c.raw, c.reason_code,
+  CASE c.reason_code
+    WHEN 'missing_customer_id' THEN format('column {} is empty', %[3]s)
+    WHEN 'missing_ts' THEN format('column {} is empty', %[4]s)
+    WHEN 'bad_ts' THEN format('column {}: {} is not a timestamp in the configured format', %[4]s, c.v_ts)
+    WHEN 'ts_in_future' THEN format('column {}: {} is after %[5]s plus future_tolerance', %[4]s, c.v_ts)
+    WHEN 'ts_before_floor' THEN format('column {}: {} is before not_before %[6]s', %[4]s, c.v_ts)
+    WHEN 'missing_amount' THEN format('column {} is empty', %[7]s)
+    WHEN 'bad_amount' THEN format('column {}: {} is not an amount', %[7]s, coalesce(c.v_amount, c.v_quantity || ' * ' || c.v_unit_price))
+    WHEN 'bad_quantity' THEN format('column {}: {} is not a number', %[8]s, c.v_quantity)
+    WHEN 'bad_unit_price' THEN format('column {}: {} is not a number', %[9]s, c.v_unit_price)
+    WHEN 'bad_currency' THEN format('column {}: {} is not an allowed currency', %[10]s, c.v_currency)
+    WHEN 'bad_column_count' THEN 'wrong number of columns'
+    WHEN 'bad_json' THEN 'not a JSON object'
+    ELSE c.reason_code END AS message,
+  %[11]s AS batch_id, %[12]s AS quarantined_at
+FROM checked c%[13]s
+WHERE c.reason_code IS NOT NULL AND c.reason_code <> 'blank'`,
+		warehouse.Quote(c.src.Name), line,
+		c.name("customer_id"), c.name("ts"), c.horizon.Format(time.DateOnly), c.src.NotBefore,
+		warehouse.Quote(amountName), c.name("quantity"), c.name("unit_price"), c.name("currency"),
+		warehouse.Quote(c.batchID), c.stamp(), join)
+}
+
+// rejectsQuery selects the rows the CSV reader itself rejected, from its
+// rejects tables, with their input and physical line: placed by byte offset
+// through offsets (part path, pos -> line) when given, else DuckDB's own
+// line count from the part's start.
+func (c checks) rejectsQuery(rejects, parts, offsets string) string {
+	line, join := "p.first_line - 1 + e.line", ""
+	if offsets != "" {
+		line = "coalesce(o.line, p.first_line - 1 + e.line)"
+		join = " LEFT JOIN " + warehouse.Ident(offsets) + " o ON o.path = e.path AND o.pos = e.pos"
+	}
+	return fmt.Sprintf(`SELECT %[1]s AS source, p.input AS file, %[2]s AS line, e.raw,
+  %[3]s AS reason_code, e.error_type || ': ' || e.error_message AS message,
+  %[4]s AS batch_id, %[5]s AS quarantined_at
+FROM (
+  SELECT s.file_path AS path, r.line, min_by(r.line_byte_position, r.column_idx) AS pos,
+    ltrim(min_by(r.csv_line, r.column_idx), E'\r\n') AS raw, min_by(r.error_type, r.column_idx) AS error_type,
+    min_by(r.error_message, r.column_idx) AS error_message
+  FROM %[6]s r JOIN %[7]s s USING (scan_id, file_id) GROUP BY ALL) e
+JOIN %[8]s p ON p.path = e.path%[9]s`,
+		warehouse.Quote(c.src.Name), line, strings.ReplaceAll(readerReasonSQL, "error_type", "e.error_type"),
+		warehouse.Quote(c.batchID), c.stamp(), warehouse.Ident(rejects), warehouse.Ident(rejects+"_scan"),
+		warehouse.Ident(parts), join)
 }
