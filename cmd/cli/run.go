@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -233,6 +234,9 @@ func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if err := printTiers(ctx, w, db); err != nil {
+		return err
+	}
 	marts := make([]string, 0, len(out.Published.Marts))
 	for m := range out.Published.Marts {
 		marts = append(marts, m)
@@ -241,4 +245,25 @@ func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
 	fmt.Fprintf(w, "\nmarts: %s\n", strings.Join(marts, ", "))
 	fmt.Fprintf(w, "query them:\n  custmart query --data-dir %s \"SELECT segment, count(*) FROM rfm GROUP BY 1\"\n", a.dataDir)
 	return nil
+}
+
+// printTiers shows the customer pyramid with historical and predicted CLV.
+func printTiers(ctx context.Context, w io.Writer, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT tier, count(*), coalesce(sum(clv_historical), 0)::DECIMAL(18,2)::VARCHAR,
+  coalesce(sum(clv_predicted), 0)::DECIMAL(18,2)::VARCHAR
+FROM customer_value GROUP BY tier ORDER BY list_position(['Platinum', 'Gold', 'Iron', 'Lead'], tier)`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	fmt.Fprintf(w, "\nvalue tiers           customers  clv_historical   clv_predicted\n")
+	for rows.Next() {
+		var tier, hist, pred string
+		var n int64
+		if err := rows.Scan(&tier, &n, &hist, &pred); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %-20s %8d %15s %15s\n", tier, n, hist, pred)
+	}
+	return rows.Err()
 }
