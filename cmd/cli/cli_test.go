@@ -138,24 +138,7 @@ sources:
 // TestCDNOWSampleInterface runs the configuration the backbone issue pins,
 // verbatim but for the path, and the commands scripts rely on.
 func TestCDNOWSampleInterface(t *testing.T) {
-	cfg := writeConfig(t, `version: 1
-sources:
-  - name: cdnow
-    path: `+cdnowPath(t, "CDNOW_sample.txt")+`
-    format: csv
-    csv:
-      delimiter: whitespace
-      header: false
-      names: [customer_id, sample_id, date, cds, dollars]
-      date_format: "%Y%m%d"
-    columns:
-      customer_id: customer_id
-      ts: date
-      amount: dollars
-      quantity: cds
-model:
-  time_unit: weeks
-`)
+	cfg := writeConfig(t, fixtures.CDNOWSampleConfig(cdnowPath(t, "CDNOW_sample.txt")))
 	data := filepath.Join(t.TempDir(), "data")
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", "1997-09-30")
 	code, out, _ := custmart(t, "query", "--config", cfg, "--data-dir", data, "--format", "csv",

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custmart/custmart/fixtures"
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
@@ -98,24 +99,7 @@ func TestIngestCDNOWSample(t *testing.T) {
 		t.Skipf("CDNOW data not present: %v", err)
 	}
 	abs, _ := filepath.Abs(path)
-	raw := []byte(`version: 1
-sources:
-  - name: cdnow
-    path: ` + abs + `
-    format: csv
-    csv:
-      delimiter: whitespace
-      header: false
-      names: [customer_id, sample_id, date, cds, dollars]
-      date_format: "%Y%m%d"
-    columns:
-      customer_id: customer_id
-      ts: date
-      amount: dollars
-      quantity: cds
-model:
-  time_unit: weeks
-`)
+	raw := []byte(fixtures.CDNOWSampleConfig(abs))
 	c, err := config.Parse(raw, filepath.Join(t.TempDir(), "custmart.yaml"))
 	if err != nil {
 		t.Fatal(err)

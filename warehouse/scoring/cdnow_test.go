@@ -15,6 +15,8 @@ import (
 	"github.com/custmart/custmart/warehouse/clv"
 	"github.com/custmart/custmart/warehouse/scoring"
 	"github.com/custmart/custmart/warehouse/transform"
+
+	"github.com/custmart/custmart/fixtures"
 )
 
 var cdnowDir = filepath.Join("..", "..", "..", "shared", "datasets", "cdnow")
@@ -29,28 +31,6 @@ func cdnowFile(t testing.TB, name string) string {
 		t.Skipf("CDNOW data not present: %v", err)
 	}
 	return p
-}
-
-// cdnowConfig is the configuration of the backbone issue for the 1/10 sample.
-func cdnowConfig(sample string) string {
-	return `version: 1
-sources:
-  - name: cdnow
-    path: ` + sample + `
-    format: csv
-    csv:
-      delimiter: whitespace
-      header: false
-      names: [customer_id, sample_id, date, cds, dollars]
-      date_format: "%Y%m%d"
-    columns:
-      customer_id: customer_id
-      ts: date
-      amount: dollars
-      quantity: cds
-model:
-  time_unit: weeks
-`
 }
 
 // sampleIDs maps the master customer id (the lake's customer_id) to the
@@ -126,7 +106,7 @@ var published = map[string]map[string]float64{
 func TestCDNOW(t *testing.T) {
 	sample := cdnowFile(t, "CDNOW_sample.txt")
 	summary := readSummary(t, cdnowFile(t, "cdnow_customers_summary.csv"))
-	p := newPipeline(t, t.TempDir(), cdnowConfig(sample), day("1998-06-30"))
+	p := newPipeline(t, t.TempDir(), fixtures.CDNOWSampleConfig(sample), day("1998-06-30"))
 	p.transform(t, day("1997-09-30"))
 	db := p.db(t)
 
