@@ -203,3 +203,31 @@ func RecoverAbandoned(l warehouse.Layout) ([]Record, error) {
 	defer lock.Release()
 	return NewHistory(l).MarkAbandoned()
 }
+
+// Prune deletes the oldest records beyond keep (keep <= 0 keeps all). It
+// never deletes a running record or a job's latest one, which the scheduler
+// resumes from.
+func (h *History) Prune(keep int) (int, error) {
+	if keep <= 0 {
+		return 0, nil
+	}
+	all, err := h.List(Filter{})
+	if err != nil || len(all) <= keep {
+		return 0, err
+	}
+	latest := map[string]string{}
+	for _, r := range all {
+		latest[r.Job] = r.ID // List is oldest first
+	}
+	deleted := 0
+	for _, r := range all[:len(all)-keep] {
+		if r.Status == StatusRunning || latest[r.Job] == r.ID {
+			continue
+		}
+		if err := os.Remove(filepath.Join(h.dir, r.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return deleted, err
+		}
+		deleted++
+	}
+	return deleted, nil
+}

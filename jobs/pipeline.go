@@ -113,6 +113,9 @@ func (p *Pipeline) Run(ctx context.Context, opts Options) (Outcome, error) {
 		if err := history.Save(rec); err != nil && runErr == nil {
 			runErr = err
 		}
+		if _, err := history.Prune(p.Config.Scheduler.KeepRuns); err != nil && p.Logger != nil {
+			p.Logger.Warn("prune run history", "err", err)
+		}
 	}
 	return out, runErr
 }

@@ -256,6 +256,9 @@ type Scheduler struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// CheckEvery is how often mart freshness is checked for alerts.
 	CheckEvery Duration `yaml:"check_every"`
+	// KeepRuns is how many run records the history keeps; older ones are
+	// deleted after each run (each job's latest record always stays).
+	KeepRuns int `yaml:"keep_runs"`
 }
 
 // HTTP is the scheduler's metrics and health listener.
@@ -529,6 +532,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Scheduler.ShutdownGrace == 0 {
 		c.Scheduler.ShutdownGrace = Duration(30 * time.Second)
+	}
+	if c.Scheduler.KeepRuns == 0 {
+		c.Scheduler.KeepRuns = 10000
 	}
 	if c.Scheduler.CheckEvery == 0 {
 		c.Scheduler.CheckEvery = Duration(time.Minute)
@@ -886,6 +892,9 @@ func (c *Config) validateDaemon() error {
 	}
 	if c.Scheduler.CheckEvery < 0 {
 		return fieldErr("scheduler.check_every", "cannot be negative", "e.g. 1m")
+	}
+	if c.Scheduler.KeepRuns < 0 {
+		return fieldErr("scheduler.keep_runs", "cannot be negative", "give how many run records to keep, e.g. 10000")
 	}
 	if l := c.HTTP.Listen; l != "" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
