@@ -131,7 +131,7 @@ func ordered(steps []string) []string {
 }
 
 func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Outcome) error {
-	engine := warehouse.Engine{MemoryLimit: p.Config.Warehouse.MemoryLimit, TempDirectory: p.Config.Warehouse.TempDirectory, Threads: p.Config.Warehouse.Threads}
+	engine := warehouse.EngineFor(p.Config.Warehouse)
 	for _, step := range rec.Steps {
 		if err := ctx.Err(); err != nil {
 			return err

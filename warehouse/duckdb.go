@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/custmart/custmart/jobs/config"
 )
 
 // Engine holds DuckDB settings from the configuration.
@@ -15,6 +17,11 @@ type Engine struct {
 	MemoryLimit   string
 	TempDirectory string
 	Threads       int
+}
+
+// EngineFor returns the engine settings of the configuration's warehouse section.
+func EngineFor(w config.Warehouse) Engine {
+	return Engine{MemoryLimit: w.MemoryLimit, TempDirectory: w.TempDirectory, Threads: w.Threads}
 }
 
 // Open opens a DuckDB database (path "" is in memory) with the engine settings

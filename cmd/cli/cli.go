@@ -173,8 +173,7 @@ func (a *app) engine() warehouse.Engine {
 	if a.cfg == nil {
 		return warehouse.Engine{}
 	}
-	w := a.cfg.Warehouse
-	return warehouse.Engine{MemoryLimit: w.MemoryLimit, TempDirectory: w.TempDirectory, Threads: w.Threads}
+	return warehouse.EngineFor(a.cfg.Warehouse)
 }
 
 func (a *app) versionCommand() *cobra.Command {

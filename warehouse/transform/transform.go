@@ -116,7 +116,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	db, err := warehouse.Open(ctx, r.Layout.WarehouseDB(), engine(r.Config))
+	db, err := warehouse.Open(ctx, r.Layout.WarehouseDB(), warehouse.EngineFor(r.Config.Warehouse))
 	if err != nil {
 		return res, err
 	}
@@ -136,10 +136,6 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 		runErr = err
 	}
 	return res, runErr
-}
-
-func engine(c *config.Config) warehouse.Engine {
-	return warehouse.Engine{MemoryLimit: c.Warehouse.MemoryLimit, TempDirectory: c.Warehouse.TempDirectory, Threads: c.Warehouse.Threads}
 }
 
 func plan(ms []models.Model) ([]string, map[string]models.Model, error) {
