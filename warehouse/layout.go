@@ -40,6 +40,10 @@ func (l Layout) CurrentPointer() string { return filepath.Join(l.Marts(), "CURRE
 func (l Layout) Runs() string           { return filepath.Join(l.Root, "runs") }
 func (l Layout) Inbox() string          { return filepath.Join(l.Root, "inbox") }
 
+// LookupIndexes holds the row indexes `custmart serve` answers point
+// lookups from, one directory per served version; it is a cache.
+func (l Layout) LookupIndexes() string { return filepath.Join(l.Root, "serve", "lookup") }
+
 // Version is the directory of one published marts version.
 func (l Layout) Version(v string) string { return filepath.Join(l.Marts(), v) }
 

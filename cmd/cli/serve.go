@@ -34,6 +34,9 @@ finishes on the version it started on, new queries see the new one. Database nam
 			}
 			layout := a.layout()
 			opts.Current = func() (string, string, error) { return publish.Current(layout) }
+			if c.Serve.LookupIndexOn() {
+				opts.LookupDir = layout.LookupIndexes()
+			}
 			opts.Logger = a.logger
 			if _, _, err := publish.Current(layout); errors.Is(err, publish.ErrNothingPublished) {
 				a.logger.Warn("no marts are published yet; clients get an error until the first publish", "data_dir", a.dataDir)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,6 +92,7 @@ serve:
 		}
 		conn.Close(context.Background())
 	}
+	assertLookupIndexes(t, data, fmt.Sprintf("postgres://analyst:analyst-pw@%s/custmart?sslmode=disable", addr))
 	cancel()
 	select {
 	case code := <-done:
@@ -114,5 +116,58 @@ func TestServeNeedsUsersAndTheirPasswords(t *testing.T) {
 	plaintext := writeConfig(t, "version: 1\nsources:\n  - {name: s, path: /tmp, columns: {customer_id: c, ts: t, amount: a}}\nserve:\n  users:\n    - {name: a, scram: hunter2}\n")
 	if code, _, errOut := custmart(t, "serve", "--config", plaintext); code != ExitUsage || !strings.Contains(errOut, "never a plaintext password") {
 		t.Fatalf("exit %d, %s", code, errOut)
+	}
+}
+
+// assertLookupIndexes waits for the row indexes serve builds for the customer
+// marts of the current version, then checks that a point lookup answered
+// from one equals the same lookup answered by DuckDB.
+func assertLookupIndexes(t *testing.T, data, url string) {
+	t.Helper()
+	current, err := os.ReadFile(filepath.Join(data, "marts", "CURRENT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(data, "serve", "lookup", strings.TrimSpace(string(current)))
+	for _, mart := range []string{"customer_value", "customer_profile", "rfm"} {
+		path := filepath.Join(dir, mart+".rows")
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if _, err := os.Stat(path); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("no row index of %s: %v", mart, err)
+			}
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var id string
+	if err := conn.QueryRow(ctx, "SELECT max(customer_id) FROM customer_profile").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	row := func(query string) []any {
+		rows, err := conn.Query(ctx, query, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []any
+		for rows.Next() {
+			if got, err = rows.Values(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		return got
+	}
+	lookup := "SELECT * FROM customer_profile WHERE customer_id = $1"
+	indexed, plain := row(lookup), row(lookup+" AND true")
+	if len(indexed) == 0 || fmt.Sprint(indexed) != fmt.Sprint(plain) {
+		t.Errorf("lookup of %s:\nindexed %v\n DuckDB %v", id, indexed, plain)
 	}
 }

@@ -101,6 +101,12 @@ func MeasureServe(ctx context.Context, t ServeTarget) ([]ServeResult, error) {
 		return nil, err
 	}
 	logf("postgres on %s holds %d customers, primary key and statistics", pg.addr, table.rows)
+	// Lookups are measured in the steady state: once the server has built
+	// customer_value's row index, which it does in the background.
+	if err := cm.waitForLog(ctx, lookupIndexReady, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	logf("custmart serve's row index of customer_value is ready")
 
 	servers := []struct {
 		name string
@@ -271,6 +277,7 @@ func freeAddr() (string, error) {
 // custmartServe is a running `custmart serve` child.
 type custmartServe struct {
 	addr, dsn, config string
+	logPath           string
 	cmd               *exec.Cmd
 	exited            chan struct{} // closed when the child has exited
 	waitErr           error
@@ -308,7 +315,7 @@ func startCustmartServe(ctx context.Context, t ServeTarget) (*custmartServe, err
 		os.Remove(config)
 		return nil, fmt.Errorf("serve bench: start %s serve: %w", t.Binary, err)
 	}
-	s := &custmartServe{addr: addr, config: config, cmd: cmd, exited: make(chan struct{})}
+	s := &custmartServe{addr: addr, config: config, logPath: logPath, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		s.waitErr = cmd.Wait()
 		close(s.exited)
@@ -320,6 +327,37 @@ func startCustmartServe(ctx context.Context, t ServeTarget) (*custmartServe, err
 		return nil, fmt.Errorf("serve bench: custmart serve on %s: %w; the end of its log %s:\n%s", addr, err, logPath, tail(logPath, 20))
 	}
 	return s, nil
+}
+
+// lookupIndexReady is what `custmart serve` logs when customer_value's row
+// index is ready.
+const lookupIndexReady = `msg="lookup index ready"`
+
+// waitForLog waits until the child's log has a line about customer_value
+// that contains line, or fails when the child exits or timeout passes.
+func (s *custmartServe) waitForLog(ctx context.Context, line string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		raw, err := os.ReadFile(s.logPath)
+		if err != nil {
+			return fmt.Errorf("serve bench: read %s: %w", s.logPath, err)
+		}
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.Contains(l, line) && strings.Contains(l, "mart=customer_value ") {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.exited:
+			return fmt.Errorf("serve bench: custmart serve exited: %v; the end of its log %s:\n%s", s.waitErr, s.logPath, tail(s.logPath, 20))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("serve bench: custmart serve built no row index of customer_value within %s; the end of its log %s:\n%s", timeout, s.logPath, tail(s.logPath, 20))
+		}
+	}
 }
 
 // stop ends the child with SIGTERM (its graceful shutdown), killing it if it

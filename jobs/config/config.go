@@ -286,7 +286,13 @@ type Serve struct {
 	StatementTimeout Duration    `yaml:"statement_timeout"`
 	MemoryLimit      string      `yaml:"memory_limit"`
 	Threads          int         `yaml:"threads"`
+	// LookupIndex answers one-key lookups of customer-level marts from a
+	// row index instead of DuckDB; nil means on.
+	LookupIndex *bool `yaml:"lookup_index"`
 }
+
+// LookupIndexOn reports whether serve.lookup_index is on (the default).
+func (s Serve) LookupIndexOn() bool { return s.LookupIndex == nil || *s.LookupIndex }
 
 // ServeUser is a login; its secret is a SCRAM verifier or an environment variable.
 type ServeUser struct {

@@ -41,6 +41,7 @@ type engineConfig struct {
 	memoryLimit string
 	threads     int
 	users       []string
+	lookupDir   string // where row indexes for point lookups go; empty: none
 }
 
 type engine struct {
@@ -50,6 +51,9 @@ type engine struct {
 	settings map[string]bool // DuckDB setting names, which clients may not SET
 	refs     int             // queries and transactions using the engine; guarded by engines.mu
 	retired  bool            // a newer version is current; close when refs drops to 0
+	lookups  lookupIndexes   // row indexes for point lookups, as they become ready
+	// stopLookups ends the building of row indexes when the engine retires.
+	stopLookups context.CancelFunc
 }
 
 // openEngine opens version's marts file for serving.
@@ -157,7 +161,11 @@ type engines struct {
 	open        int // engines not closed yet, for tests and metrics
 	failed      string
 	failedUntil time.Time
+	closed      bool // the server stopped; nothing opens any more
 }
+
+// errServerStopped means the server has shut down.
+var errServerStopped = errors.New("the server has stopped")
 
 // errNotPublished means no version can be served yet.
 var errNotPublished = errors.New("no published marts version can be served")
@@ -166,10 +174,13 @@ var errNotPublished = errors.New("no published marts version can be served")
 // resolver reports a new one. The caller must release it.
 func (m *engines) acquire(ctx context.Context) (*engine, error) {
 	version, path, resolveErr := m.resolve()
-	var retired *sql.DB
-	defer func() { closeDB(retired) }()
+	var closeRetired func()
+	defer func() { closeDetached(closeRetired) }()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errServerStopped
+	}
 	switch {
 	case resolveErr != nil:
 		if m.current == nil {
@@ -195,13 +206,28 @@ func (m *engines) acquire(ctx context.Context) (*engine, error) {
 		m.open++
 		m.log.Info("serving marts version", "version", version, "path", path)
 		if old := m.current; old != nil {
-			old.retired = true
-			retired = m.detachIfUnused(old)
+			old.retire()
+			closeRetired = m.detachIfUnused(old)
 		}
 		m.current = e
+		if m.cfg.lookupDir != "" {
+			ctx, stop := context.WithCancel(context.Background())
+			e.stopLookups = stop
+			e.refs++ // held by the build until it ends
+			go m.buildLookups(ctx, e, m.cfg.lookupDir)
+		}
 	}
 	m.current.refs++
 	return m.current, nil
+}
+
+// warm opens the current version before the first client asks for it, so
+// its row indexes start building; without a published version it does
+// nothing, and the first query reports that.
+func (m *engines) warm() {
+	if e, err := m.acquire(context.Background()); err == nil {
+		m.release(e)
+	}
 }
 
 // retain adds a reference to an engine the caller already holds.
@@ -221,14 +247,22 @@ func (m *engines) isSetting(name string) bool {
 func (m *engines) release(e *engine) {
 	m.mu.Lock()
 	e.refs--
-	db := m.detachIfUnused(e)
+	closeIt := m.detachIfUnused(e)
 	m.mu.Unlock()
-	closeDB(db)
+	closeDetached(closeIt)
 }
 
-// detachIfUnused returns the database of a retired engine that no query uses
-// any more, for the caller to close after unlocking m.mu.
-func (m *engines) detachIfUnused(e *engine) *sql.DB {
+// retire marks an engine as no longer current and stops its index builds.
+func (e *engine) retire() {
+	e.retired = true
+	if e.stopLookups != nil {
+		e.stopLookups()
+	}
+}
+
+// detachIfUnused detaches a retired engine that no query uses any more and
+// returns what closes it, for the caller to run after unlocking m.mu; or nil.
+func (m *engines) detachIfUnused(e *engine) func() {
 	if !e.retired || e.refs > 0 || e.db == nil {
 		return nil
 	}
@@ -236,26 +270,30 @@ func (m *engines) detachIfUnused(e *engine) *sql.DB {
 	e.db = nil
 	m.open--
 	m.log.Info("closed marts version", "version", e.version)
-	return db
+	return func() {
+		db.Close()
+		e.lookups.close()
+	}
 }
 
-func closeDB(db *sql.DB) {
-	if db != nil {
-		db.Close()
+func closeDetached(closeIt func()) {
+	if closeIt != nil {
+		closeIt()
 	}
 }
 
 // close retires the current engine; it closes when its last query ends.
 func (m *engines) close() {
 	m.mu.Lock()
-	var db *sql.DB
+	m.closed = true
+	var closeIt func()
 	if m.current != nil {
-		m.current.retired = true
-		db = m.detachIfUnused(m.current)
+		m.current.retire()
+		closeIt = m.detachIfUnused(m.current)
 		m.current = nil
 	}
 	m.mu.Unlock()
-	closeDB(db)
+	closeDetached(closeIt)
 }
 
 // openCount reports how many engines are open.

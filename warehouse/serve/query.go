@@ -24,6 +24,7 @@ type prepared struct {
 	paramOIDs []uint32 // parameter types as reported to the client
 	casts     []string // DuckDB types of the parameters, for inlining
 	columns   []column // result columns; nil when there are none
+	lookup    *lookupPlan
 }
 
 // portal is a prepared statement with its parameters bound, or a cursor
@@ -66,7 +67,9 @@ func (c *cursor) close() {
 	if c.stmt != nil {
 		c.stmt.Close()
 	}
-	c.conn.Close()
+	if c.conn != nil {
+		c.conn.Close()
+	}
 	c.cancel()
 	c.engines.release(c.eng)
 }
@@ -166,7 +169,11 @@ func (s *session) rewrite(cmd command) (*prepared, *pgError) {
 	if e != nil {
 		return nil, e
 	}
-	return &prepared{cmd: cmd, sql: text}, nil
+	p := &prepared{cmd: cmd, sql: text}
+	if cmd.kind == cmdQuery {
+		p.lookup = matchLookup(st)
+	}
+	return p, nil
 }
 
 // prepareQuery rewrites and prepares a query or COPY for the engine, to
@@ -276,6 +283,25 @@ func (s *session) open(pt *portal) *pgError {
 	}
 	s.srv.engines.retain(eng)
 	cur := &cursor{engines: s.srv.engines, eng: eng, ctx: ctx, cancel: done}
+	if pt.stmt.lookup != nil {
+		cols, rows, ok, err := lookupResult(eng, pt.stmt.lookup, pt.args, pt.stmt.casts)
+		if err != nil {
+			done()
+			s.srv.engines.release(eng)
+			return newError(codeInternalError, err.Error())
+		}
+		if ok {
+			if pt.stmt.columns != nil && !sameColumns(cols, pt.stmt.columns) {
+				done()
+				s.srv.engines.release(eng)
+				return errPlanChanged()
+			}
+			cur.rows, cur.columns = rows, cols
+			cur.values = make([]driver.Value, len(cols))
+			pt.cur, pt.columns = cur, cols
+			return nil
+		}
+	}
 	query := pt.stmt.sql
 	if len(pt.args) > 0 {
 		query = inlineParams(query, pt.args, pt.stmt.casts)
@@ -287,7 +313,7 @@ func (s *session) open(pt *portal) *pgError {
 		}
 		cur.columns = describeStmt(stmt)
 		if pt.stmt.columns != nil && !sameColumns(cur.columns, pt.stmt.columns) {
-			return false, newError(codeFeatureNotSupported, "cached plan must not change result type: the marts were republished with a different schema; prepare the statement again")
+			return false, errPlanChanged()
 		}
 		rows, err := stmt.QueryContext(ctx, nil)
 		if err != nil {
@@ -304,6 +330,12 @@ func (s *session) open(pt *portal) *pgError {
 	}
 	pt.cur, pt.columns = cur, cur.columns
 	return nil
+}
+
+// errPlanChanged is PostgreSQL's answer to a prepared statement whose result
+// columns changed under it.
+func errPlanChanged() *pgError {
+	return newError(codeFeatureNotSupported, "cached plan must not change result type: the marts were republished with a different schema; prepare the statement again")
 }
 
 func sameColumns(a, b []column) bool {

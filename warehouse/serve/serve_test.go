@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,12 +251,19 @@ func TestNewChecksOptions(t *testing.T) {
 // TestUnpublishedMartsRefuseConnections starts a server before anything is
 // published: clients are told why, and connect once a version exists.
 func TestUnpublishedMartsRefuseConnections(t *testing.T) {
-	ts := startServer(t)
-	path := ts.pub.path
-	ts.pub.set("", "")
+	var published atomic.Bool
+	ts := startServer(t, func(o *Options) {
+		current := o.Current
+		o.Current = func() (string, string, error) {
+			if !published.Load() {
+				return "", "", errors.New("nothing published")
+			}
+			return current()
+		}
+	})
 	_, err := pgx.Connect(context.Background(), ts.url(""))
 	assertCode(t, err, codeCannotConnectNow)
-	ts.pub.set("v1", path)
+	published.Store(true)
 	conn := ts.connect(t)
 	var n int64
 	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM customer_value").Scan(&n); err != nil || n != 1000 {

@@ -51,6 +51,11 @@ type Options struct {
 	MemoryLimit string
 	// Threads is the serving engine's DuckDB thread count; 0 means all cores.
 	Threads int
+	// LookupDir, if set, is where the server keeps, per published version,
+	// row indexes of the marts keyed by one VARCHAR column, from which it
+	// answers one-key lookups (see lookup.go). It builds them in the
+	// background when a version starts being served.
+	LookupDir string
 	// Current returns the latest published version and the path of its
 	// marts.duckdb. It is called before every query that does not run
 	// inside a transaction, so it should be cheap.
@@ -148,7 +153,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.engines = &engines{
 		resolve: opts.Current,
-		cfg:     engineConfig{memoryLimit: opts.MemoryLimit, threads: opts.Threads, users: names},
+		cfg:     engineConfig{memoryLimit: opts.MemoryLimit, threads: opts.Threads, users: names, lookupDir: opts.LookupDir},
 		log:     opts.Logger,
 	}
 	return s, nil
@@ -199,6 +204,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 
 	s.log.Info("serving marts over the PostgreSQL protocol", "addr", ln.Addr().String())
+	go s.engines.warm()
 	var acceptErr error
 	for {
 		conn, err := ln.Accept()
