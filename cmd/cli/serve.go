@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custmart/custmart/jobs/config"
+	"github.com/custmart/custmart/warehouse/clv"
 	"github.com/custmart/custmart/warehouse/publish"
 	"github.com/custmart/custmart/warehouse/serve"
 )
@@ -34,6 +35,7 @@ finishes on the version it started on, new queries see the new one. Database nam
 			}
 			layout := a.layout()
 			opts.Current = func() (string, string, error) { return publish.Current(layout) }
+			opts.Functions = clv.RegisterUDFs
 			if c.Serve.LookupIndexOn() {
 				opts.LookupDir = layout.LookupIndexes()
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/custmart/custmart/fixtures"
+	"github.com/custmart/custmart/warehouse/clv"
 )
 
 func freeAddr(t *testing.T) string {
@@ -93,6 +94,7 @@ serve:
 		conn.Close(context.Background())
 	}
 	assertLookupIndexes(t, data, fmt.Sprintf("postgres://analyst:analyst-pw@%s/custmart?sslmode=disable", addr))
+	assertCLVFunctions(t, fmt.Sprintf("postgres://analyst:analyst-pw@%s/custmart?sslmode=disable", addr))
 	cancel()
 	select {
 	case code := <-done:
@@ -169,5 +171,26 @@ func assertLookupIndexes(t *testing.T, data, url string) {
 	indexed, plain := row(lookup), row(lookup+" AND true")
 	if len(indexed) == 0 || fmt.Sprint(indexed) != fmt.Sprint(plain) {
 		t.Errorf("lookup of %s:\nindexed %v\n DuckDB %v", id, indexed, plain)
+	}
+}
+
+// assertCLVFunctions calls the CLV formulas over the server, as an analyst
+// in a BI tool would, and compares them with the Go functions.
+func assertCLVFunctions(t *testing.T, url string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var pAlive, expected float64
+	m := clv.BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426}
+	if err := conn.QueryRow(ctx, "SELECT bgnbd_p_alive(2, 30.43, 38.86, $1, $2, $3, $4), bgnbd_expected_purchases(39, 2, 30.43, 38.86, $1, $2, $3, $4)",
+		m.R, m.Alpha, m.A, m.B).Scan(&pAlive, &expected); err != nil {
+		t.Fatalf("CLV functions over the server: %v", err)
+	}
+	if pAlive != m.PAlive(2, 30.43, 38.86) || expected != m.ExpectedPurchases(39, 2, 30.43, 38.86) {
+		t.Errorf("over the server: p_alive %v, expected purchases %v; Go: %v, %v", pAlive, expected, m.PAlive(2, 30.43, 38.86), m.ExpectedPurchases(39, 2, 30.43, 38.86))
 	}
 }

@@ -42,6 +42,7 @@ type engineConfig struct {
 	threads     int
 	users       []string
 	lookupDir   string // where row indexes for point lookups go; empty: none
+	functions   func(context.Context, *sql.Conn) error
 }
 
 type engine struct {
@@ -104,6 +105,9 @@ func openEngine(ctx context.Context, version, path string, cfg engineConfig) (*e
 	}
 	defer conn.Close()
 	settings, err := engineSettings(ctx, conn)
+	if err == nil && cfg.functions != nil {
+		err = cfg.functions(ctx, conn)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open marts version %s at %s: %w", version, path, err)

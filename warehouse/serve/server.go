@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,9 @@ type Options struct {
 	// answers one-key lookups (see lookup.go). It builds them in the
 	// background when a version starts being served.
 	LookupDir string
+	// Functions, if set, registers SQL functions (such as the CLV formulas)
+	// on each version's engine when it opens; clients can then call them.
+	Functions func(context.Context, *sql.Conn) error
 	// Current returns the latest published version and the path of its
 	// marts.duckdb. It is called before every query that does not run
 	// inside a transaction, so it should be cheap.
@@ -153,7 +157,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.engines = &engines{
 		resolve: opts.Current,
-		cfg:     engineConfig{memoryLimit: opts.MemoryLimit, threads: opts.Threads, users: names, lookupDir: opts.LookupDir},
+		cfg:     engineConfig{memoryLimit: opts.MemoryLimit, threads: opts.Threads, users: names, lookupDir: opts.LookupDir, functions: opts.Functions},
 		log:     opts.Logger,
 	}
 	return s, nil
