@@ -14,10 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
+
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
+	"golang.org/x/sys/unix"
 )
 
 // A row index answers one-key lookups of a mart without DuckDB. DuckDB
@@ -341,7 +342,7 @@ func openRowIndex(path, mart string, columns []column) (*rowIndex, error) {
 	if size < int64(len(rowIndexMagic)+trailerSize) || size > math.MaxInt {
 		return nil, fmt.Errorf("row index %s: %d bytes is not a row index", path, size)
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("map row index %s: %w", path, err)
 	}
@@ -354,14 +355,14 @@ func openRowIndex(path, mart string, columns []column) (*rowIndex, error) {
 		start >= uint64(len(rowIndexMagic)) &&
 		rows <= uint64(len(data)) && start+8*rows == uint64(len(data)-trailerSize)
 	if !valid || cols != uint64(len(columns)) {
-		syscall.Munmap(data)
+		unix.Munmap(data)
 		return nil, fmt.Errorf("row index %s is damaged or belongs to other columns", path)
 	}
 	return &rowIndex{mart: mart, columns: columns, data: data, offsets: data[start : start+8*rows], rows: int(rows)}, nil
 }
 
 func (x *rowIndex) close() error {
-	return syscall.Munmap(x.data)
+	return unix.Munmap(x.data)
 }
 
 // record returns the i-th record and its key.
