@@ -13,14 +13,20 @@ WITH active AS (
 months AS (
   SELECT unnest(generate_series(min(month), date_trunc('month', getvariable('as_of'))::DATE, INTERVAL 1 MONTH))::DATE AS month
   FROM active),
+-- Every active customer has a profile, and their first purchase month is
+-- one of their active months: new customers per month need no per-row join.
+new_per_month AS (
+  SELECT date_trunc('month', first_purchase)::DATE AS month, count(*) AS new_customers
+  FROM customer_profile
+  GROUP BY ALL),
 per_month AS (
   SELECT a.month,
     count(*) AS active_customers,
-    count(*) FILTER (WHERE date_trunc('month', p.first_purchase) = a.month) AS new_customers,
+    coalesce(any_value(n.new_customers), 0) AS new_customers,
     count(prev.customer_id) AS retained_customers
   FROM active a
-  JOIN customer_profile p USING (customer_id)
   LEFT JOIN active prev ON prev.customer_id = a.customer_id AND prev.month = (a.month - INTERVAL 1 MONTH)::DATE
+  LEFT JOIN new_per_month n ON n.month = a.month
   GROUP BY a.month),
 previous AS (
   SELECT (month + INTERVAL 1 MONTH)::DATE AS month, count(*) AS previous_active_customers

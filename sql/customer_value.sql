@@ -155,17 +155,25 @@ valued AS MATERIALIZED (
 ranking AS (
   SELECT v, sum(n) OVER (ORDER BY v DESC) / sum(n) OVER () AS clv_rank_share
   FROM (SELECT coalesce(clv_predicted, clv_historical) AS v, count(*) AS n FROM valued GROUP BY 1)),
+-- The share only grows as the CLV falls, so each tier starts at the lowest
+-- CLV whose share is within its cut-off: a comparison, not a join.
+tier_from AS (
+  SELECT
+    min(r.v) FILTER (WHERE r.clv_rank_share <= c.tier_platinum) AS platinum,
+    min(r.v) FILTER (WHERE r.clv_rank_share <= c.tier_platinum + c.tier_gold) AS gold,
+    min(r.v) FILTER (WHERE r.clv_rank_share <= c.tier_platinum + c.tier_gold + c.tier_iron) AS iron
+  FROM ranking r, cfg c),
 tiered AS (
   SELECT v.*,
     v.annual_margin * v.retention_rate / (1 + c.discount_rate - v.retention_rate) AS clv_retention,
     CASE WHEN v.clv_historical < 0 THEN 'Lead'
-         WHEN r.clv_rank_share <= c.tier_platinum THEN 'Platinum'
-         WHEN r.clv_rank_share <= c.tier_platinum + c.tier_gold THEN 'Gold'
-         WHEN r.clv_rank_share <= c.tier_platinum + c.tier_gold + c.tier_iron THEN 'Iron'
+         WHEN coalesce(v.clv_predicted, v.clv_historical) >= t.platinum THEN 'Platinum'
+         WHEN coalesce(v.clv_predicted, v.clv_historical) >= t.gold THEN 'Gold'
+         WHEN coalesce(v.clv_predicted, v.clv_historical) >= t.iron THEN 'Iron'
          ELSE 'Lead' END AS tier
-  FROM valued v
-  JOIN ranking r ON r.v = coalesce(v.clv_predicted, v.clv_historical)
-  CROSS JOIN cfg c)
+  FROM valued v, tier_from t, cfg c
+  -- As the equi-join on the CLV did: a customer without one has no tier.
+  WHERE coalesce(v.clv_predicted, v.clv_historical) IS NOT NULL)
 SELECT
   customer_id,
   first_purchase,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,6 +42,12 @@ type fixture struct {
 
 func setup(t *testing.T, data string, yamlExtra string) fixture {
 	t.Helper()
+	return setupColumns(t, data, "{transaction_id: transaction_id, order_id: order_id, customer_id: customer_id, ts: ts, amount: amount}", yamlExtra)
+}
+
+// setupColumns is setup with the source's column mapping spelled out.
+func setupColumns(t *testing.T, data, columns, yamlExtra string) fixture {
+	t.Helper()
 	dir := t.TempDir()
 	inbox := filepath.Join(dir, "inbox")
 	if err := os.MkdirAll(inbox, 0o755); err != nil {
@@ -53,7 +60,7 @@ func setup(t *testing.T, data string, yamlExtra string) fixture {
 sources:
   - name: shop
     path: ` + inbox + `
-    columns: {transaction_id: transaction_id, order_id: order_id, customer_id: customer_id, ts: ts, amount: amount}
+    columns: ` + columns + `
     cancellation_pattern: "^R"
     future_tolerance: 30d
 ` + yamlExtra
@@ -277,4 +284,85 @@ func dump(t *testing.T, f fixture, table string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCustomerDailyMixedDays checks customer_daily's orders, channels and
+// stores on days with several of each, refunds, and missing order ids,
+// channels and stores, by hand and against plain DISTINCT aggregates.
+func TestCustomerDailyMixedDays(t *testing.T) {
+	data := `transaction_id,order_id,customer_id,ts,amount,channel,store_id
+t1,o1,A,2024-01-02 10:00:00,10.00,web,S1
+t2,o1,A,2024-01-02 10:05:00,5.00,web,S1
+t3,o2,A,2024-01-03 10:00:00,10.00,web,S1
+t4,o3,A,2024-01-03 11:00:00,20.00,app,S2
+t5,R3,A,2024-01-03 12:00:00,-20.00,shop,S3
+t6,,B,2024-01-03 10:00:00,7.00,web,
+t7,,B,2024-01-03 11:00:00,8.00,app,
+t8,R9,C,2024-01-04 10:00:00,-5.00,web,S1
+t9,o5,D,2024-01-05 10:00:00,3.00,,S2
+t10,o6,D,2024-01-05 11:00:00,4.00,web,S2
+t11,o7,D,2024-01-06 11:00:00,4.00,,
+`
+	f := setupColumns(t, data, "{transaction_id: transaction_id, order_id: order_id, customer_id: customer_id, ts: ts, amount: amount, channel: channel, store_id: store_id}", "")
+	f.transform(t)
+	db := f.db(t)
+	want := map[string]string{
+		"A 2024-01-02": "2 0 1 [web] [S1]",
+		"A 2024-01-03": "2 1 2 [app, shop, web] [S1, S2, S3]",
+		"B 2024-01-03": "2 0 1 [app, web] <nil>",
+		"C 2024-01-04": "0 1 0 [web] [S1]",
+		"D 2024-01-05": "2 0 2 [web] [S2]",
+		"D 2024-01-06": "1 0 1 <nil> <nil>",
+	}
+	rows, err := db.Query(`SELECT customer_id || ' ' || day, purchase_lines, refund_lines, orders, channels::VARCHAR, stores::VARCHAR FROM customer_daily`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var key string
+		var lines, refunds, orders int64
+		var channels, stores sql.NullString
+		if err := rows.Scan(&key, &lines, &refunds, &orders, &channels, &stores); err != nil {
+			t.Fatal(err)
+		}
+		str := func(s sql.NullString) string {
+			if !s.Valid {
+				return "<nil>"
+			}
+			return s.String
+		}
+		got := fmt.Sprintf("%d %d %d %s %s", lines, refunds, orders, str(channels), str(stores))
+		if got != want[key] {
+			t.Errorf("%s: got %q, want %q", key, got, want[key])
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(want) {
+		t.Errorf("customer_daily has %d rows, want %d", n, len(want))
+	}
+	// The same columns by the plain DISTINCT aggregates over the lake.
+	var diff int64
+	err = db.QueryRow(`WITH plain AS (
+  SELECT customer_id, CAST(ts AS DATE) AS day,
+    CASE WHEN count(*) FILTER (WHERE NOT is_refund) = 0 THEN 0
+         ELSE greatest(count(DISTINCT order_id) FILTER (WHERE NOT is_refund), 1) END AS orders,
+    list(DISTINCT channel ORDER BY channel) FILTER (WHERE channel IS NOT NULL) AS channels,
+    list(DISTINCT store_id ORDER BY store_id) FILTER (WHERE store_id IS NOT NULL) AS stores
+  FROM read_parquet(` + warehouse.Quote(f.layout.TransactionsGlob()) + `)
+  GROUP BY ALL)
+SELECT count(*) FROM (
+  (FROM plain EXCEPT ALL SELECT customer_id, day, orders, channels, stores FROM customer_daily)
+  UNION ALL
+  (SELECT customer_id, day, orders, channels, stores FROM customer_daily EXCEPT ALL FROM plain))`).Scan(&diff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != 0 {
+		t.Errorf("customer_daily differs from the plain DISTINCT aggregates in %d rows", diff)
+	}
 }
