@@ -14,7 +14,9 @@ WITH bounds AS (
     coalesce(getvariable('holdout_from') - 1, getvariable('as_of')) AS cal_end,
     getvariable('unit_days') AS unit_days),
 purchase_days AS (
-  SELECT d.customer_id, d.day, d.gross_revenue::DOUBLE AS spend
+  -- Spend stays DECIMAL until the division: a parallel sum of DOUBLEs
+  -- depends on the order rows arrive in, and m feeds every fit.
+  SELECT d.customer_id, d.day, d.gross_revenue AS spend
   FROM customer_daily d, bounds b
   WHERE d.purchase_lines > 0 AND d.day <= b.as_of),
 per_customer AS (
@@ -39,13 +41,13 @@ SELECT
   b.as_of - c.first_purchase AS T_days,
   (c.last_purchase - c.first_purchase) / b.unit_days AS t_x,
   (b.as_of - c.first_purchase) / b.unit_days AS "T",
-  CASE WHEN c.days > 1 THEN (c.spend - c.first_spend) / (c.days - 1) ELSE 0 END AS m,
+  CASE WHEN c.days > 1 THEN CAST(c.spend - c.first_spend AS DOUBLE) / (c.days - 1) ELSE 0 END AS m,
   CASE WHEN c.cal_days > 0 THEN c.cal_days - 1 END AS cal_x,
   c.cal_last - c.first_purchase AS cal_t_x_days,
   CASE WHEN c.cal_days > 0 THEN b.cal_end - c.first_purchase END AS cal_T_days,
   (c.cal_last - c.first_purchase) / b.unit_days AS cal_t_x,
   CASE WHEN c.cal_days > 0 THEN (b.cal_end - c.first_purchase) / b.unit_days END AS cal_T,
-  CASE WHEN c.cal_days > 1 THEN (c.cal_spend - c.first_spend) / (c.cal_days - 1)
+  CASE WHEN c.cal_days > 1 THEN CAST(c.cal_spend - c.first_spend AS DOUBLE) / (c.cal_days - 1)
        WHEN c.cal_days = 1 THEN 0 END AS cal_m,
   c.holdout_purchases
 FROM per_customer c, bounds b
