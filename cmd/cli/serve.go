@@ -34,7 +34,8 @@ finishes on the version it started on, new queries see the new one. Database nam
 				return err
 			}
 			layout := a.layout()
-			opts.Current = func() (string, string, error) { return publish.Current(layout) }
+			current := &publish.CurrentCache{Layout: layout}
+			opts.Current = current.Current
 			opts.Functions = clv.RegisterUDFs
 			if c.Serve.LookupIndexOn() {
 				opts.LookupDir = layout.LookupIndexes()

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
@@ -208,6 +209,40 @@ func Current(l warehouse.Layout) (version, dbPath string, err error) {
 	if _, err := os.Stat(dbPath); err != nil {
 		return "", "", fmt.Errorf("current version %s is missing its %s: %w", version, warehouse.MartsDBName, err)
 	}
+	return version, dbPath, nil
+}
+
+// CurrentCache resolves the current version like Current, re-reading the
+// CURRENT pointer only when a stat shows it was replaced: one system call
+// per call instead of five, for the server, which resolves before every
+// query.
+type CurrentCache struct {
+	Layout warehouse.Layout
+
+	mu      sync.Mutex
+	pointer os.FileInfo // CURRENT when version and dbPath were read
+	version string
+	dbPath  string
+}
+
+// Current returns the current version and its DuckDB file.
+func (c *CurrentCache) Current() (version, dbPath string, err error) {
+	fi, err := os.Stat(c.Layout.CurrentPointer())
+	if err != nil {
+		return Current(c.Layout)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Publish replaces CURRENT by a rename, so a new pointer is a new file.
+	if c.pointer != nil && os.SameFile(c.pointer, fi) && c.pointer.ModTime().Equal(fi.ModTime()) && c.pointer.Size() == fi.Size() {
+		return c.version, c.dbPath, nil
+	}
+	version, dbPath, err = Current(c.Layout)
+	if err != nil {
+		c.pointer = nil
+		return "", "", err
+	}
+	c.pointer, c.version, c.dbPath = fi, version, dbPath
 	return version, dbPath, nil
 }
 

@@ -64,6 +64,11 @@ func TestPublishSwitchesVersionsAtomicallyAndPrunes(t *testing.T) {
 	if _, _, err := publish.Current(l); err != publish.ErrNothingPublished {
 		t.Fatalf("before any publish: %v", err)
 	}
+	// The server's cached resolver follows every publish, however quick.
+	cache := &publish.CurrentCache{Layout: l}
+	if _, _, err := cache.Current(); err != publish.ErrNothingPublished {
+		t.Fatalf("cached, before any publish: %v", err)
+	}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	p := &publish.Publisher{Layout: l, Keep: 2, Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
 	var versions []string
@@ -81,6 +86,9 @@ func TestPublishSwitchesVersionsAtomicallyAndPrunes(t *testing.T) {
 		v, dbPath, err := publish.Current(l)
 		if err != nil || v != info.Version || count(t, dbPath) != int64(rows) {
 			t.Fatalf("current %s (%v), want %s with %d rows", v, err, info.Version, rows)
+		}
+		if cv, cPath, err := cache.Current(); err != nil || cv != v || cPath != dbPath {
+			t.Fatalf("cached current %s %s (%v), want %s %s", cv, cPath, err, v, dbPath)
 		}
 		versions = append(versions, v)
 	}

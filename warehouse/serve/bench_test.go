@@ -25,7 +25,7 @@ const (
 // one-customer lookup and a dashboard aggregate, each from one client (with
 // p50 and p99 latency) and from 8 concurrent clients (throughput).
 func BenchmarkServe(b *testing.B) {
-	ts := startServer(b)
+	ts := startServer(b, func(o *Options) { o.LookupDir = b.TempDir() })
 	path := publishVersion(b, ts.dataDir, "bench", benchCustomers, 7)
 	ts.pub.set("bench", path)
 	ctx := context.Background()
@@ -71,40 +71,7 @@ func BenchmarkServe(b *testing.B) {
 		run  func(*pgx.Conn, *rand.Rand) error
 	}{{"lookup", lookup}, {"dashboard", dashboard}} {
 		b.Run(q.name+"/1-client", func(b *testing.B) { measureLatency(b, conns[0], q.run) })
-		b.Run(q.name+"/8-clients", func(b *testing.B) {
-			var next sync.Mutex
-			remaining := b.N
-			var wg sync.WaitGroup
-			errs := make(chan error, len(conns))
-			start := time.Now()
-			for i, conn := range conns {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r := rand.New(rand.NewPCG(uint64(i), 3))
-					for {
-						next.Lock()
-						if remaining == 0 {
-							next.Unlock()
-							return
-						}
-						remaining--
-						next.Unlock()
-						if err := q.run(conn, r); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "queries/s")
-		})
+		b.Run(q.name+"/8-clients", func(b *testing.B) { measureThroughput(b, conns, q.run) })
 	}
 	// Exporting the whole table, as a BI extract or \copy does.
 	b.Run("export-all/1-client", func(b *testing.B) {
@@ -131,6 +98,61 @@ func BenchmarkServe(b *testing.B) {
 	db.Close()
 	ts.pub.set("bench-indexed", indexed)
 	b.Run("lookup-indexed/1-client", func(b *testing.B) { measureLatency(b, conns[0], lookup) })
+
+	// Publish's key index makes the server build a row index, from which
+	// it answers lookups once the index is ready.
+	keyed := publishVersion(b, ts.dataDir, "bench-keyed", benchCustomers, 7)
+	if db, err = sql.Open("duckdb", keyed); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE INDEX customer_value_key ON customer_value (customer_id)"); err != nil {
+		b.Fatal(err)
+	}
+	db.Close()
+	ts.pub.set("bench-keyed", keyed)
+	if err := lookup(conns[0], rand.New(rand.NewPCG(0, 0))); err != nil {
+		b.Fatal(err)
+	}
+	waitForIndexes(b, ts, "customer_value")
+	b.Run("lookup-row-index/1-client", func(b *testing.B) { measureLatency(b, conns[0], lookup) })
+	b.Run("lookup-row-index/8-clients", func(b *testing.B) { measureThroughput(b, conns, lookup) })
+}
+
+// measureThroughput runs query b.N times spread over conns, each in its own
+// goroutine, and reports queries per second.
+func measureThroughput(b *testing.B, conns []*pgx.Conn, query func(*pgx.Conn, *rand.Rand) error) {
+	var next sync.Mutex
+	remaining := b.N
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	start := time.Now()
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(i), 3))
+			for {
+				next.Lock()
+				if remaining == 0 {
+					next.Unlock()
+					return
+				}
+				remaining--
+				next.Unlock()
+				if err := query(conn, r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "queries/s")
 }
 
 // measureLatency runs query b.N times on one connection and reports the

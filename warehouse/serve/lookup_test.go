@@ -121,7 +121,7 @@ func publishKeyed(t *testing.T, dataDir, version string, customers, seed int) st
 }
 
 // waitForIndexes waits until the current engine has row indexes of marts.
-func waitForIndexes(t *testing.T, ts *testServer, marts ...string) *engine {
+func waitForIndexes(t testing.TB, ts *testServer, marts ...string) *engine {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
