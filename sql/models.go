@@ -61,7 +61,13 @@ type Check struct {
 
 // Hash identifies the model's definition; a changed hash forces a full rebuild.
 func (m Model) Hash() string {
-	h := sha256.Sum256([]byte(m.Materialized + "\x00" + m.Partition + "\x00" + m.SQL))
+	def := m.Materialized + "\x00" + m.Partition + "\x00" + m.SQL
+	// Checks count too: an incremental model checks only the days it
+	// rebuilt, so a new check must see every day once.
+	for _, c := range m.Checks {
+		def += "\x00" + c.Kind + " " + c.Args
+	}
+	h := sha256.Sum256([]byte(def))
 	return hex.EncodeToString(h[:8])
 }
 

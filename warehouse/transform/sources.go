@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -204,9 +205,16 @@ func emptyRelation(schema []string) string {
 }
 
 // runChecks evaluates the model's declared checks; the first failure wins.
-func runChecks(ctx context.Context, conn *sql.Conn, m models.Model) error {
+// changedOnly, for an incremental model that rebuilt only the days in
+// changed_days, limits the row checks to those days: the other rows are the
+// ones that passed before, unchanged (a changed definition rebuilds all).
+func runChecks(ctx context.Context, conn *sql.Conn, m models.Model, changedOnly bool) error {
 	for _, c := range m.Checks {
-		query, err := checkQuery(m.Name, c)
+		from := warehouse.Ident(m.Name)
+		if changedOnly && rowScoped(c, m.Partition) {
+			from = fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (SELECT day FROM changed_days))", from, warehouse.Ident(m.Partition))
+		}
+		query, err := checkQuery(from, c)
 		if err != nil {
 			return fmt.Errorf("check %s %s: %w", c.Kind, c.Args, err)
 		}
@@ -226,9 +234,22 @@ func runChecks(ctx context.Context, conn *sql.Conn, m models.Model) error {
 	return nil
 }
 
-// checkQuery compiles a check into a query returning the failing rows.
-func checkQuery(table string, c models.Check) (string, error) {
-	t := warehouse.Ident(table)
+// rowScoped reports whether check c holds for a table when it holds for each
+// of its partitions: row checks, and uniqueness of a key that includes the
+// partition column.
+func rowScoped(c models.Check, partition string) bool {
+	switch c.Kind {
+	case "not_null", "accepted_values", "range":
+		return true
+	case "unique":
+		return slices.Contains(splitCols(c.Args), partition)
+	}
+	return false
+}
+
+// checkQuery compiles a check on the relation t into a query returning the
+// failing rows.
+func checkQuery(t string, c models.Check) (string, error) {
 	switch c.Kind {
 	case "not_null":
 		var conds []string

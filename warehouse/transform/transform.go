@@ -230,7 +230,7 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 			return err
 		}
 	}
-	if err := runChecks(ctx, conn, m); err != nil {
+	if err := runChecks(ctx, conn, m, mr.ChangedDays >= 0 && m.Materialized == models.Incremental); err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, `INSERT OR REPLACE INTO _custmart_models VALUES (?, ?, now())`, m.Name, m.Hash()); err != nil {
@@ -314,12 +314,16 @@ func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.
 			}
 		}
 	}
+	// One statement for all the days: a full build records hundreds.
+	var days, fingerprints []string
 	for _, day := range changed {
-		files, ok := parts[day]
-		if !ok {
-			continue
+		if files, ok := parts[day]; ok {
+			days, fingerprints = append(days, day), append(fingerprints, fingerprint(files))
 		}
-		if _, err := conn.ExecContext(ctx, `INSERT INTO _custmart_partitions VALUES (?, ?::DATE, ?)`, m.Name, day, fingerprint(files)); err != nil {
+	}
+	if len(days) > 0 {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO _custmart_partitions
+SELECT ?, unnest(?::VARCHAR[])::DATE, unnest(?::VARCHAR[])`, m.Name, days, fingerprints); err != nil {
 			return 0, err
 		}
 	}
