@@ -39,12 +39,15 @@ placed AS (
   WHERE is_responsive IS NOT NULL),
 present AS (SELECT DISTINCT matrix FROM placed),
 totals AS (SELECT matrix, count(*) AS customers FROM placed GROUP BY matrix)
+-- DOUBLE sums and means add in value order (ORDER BY): a parallel sum
+-- depends on the order rows arrive in, and a rerun must give the same
+-- numbers to the last bit.
 SELECT
   c.matrix, c.row_axis, c.row_value, c.column_axis, c.column_value, c.class,
   count(p.matrix) AS customers,
   coalesce(count(p.matrix) / nullif(any_value(t.customers), 0), 0) AS customer_share,
   coalesce(sum(p.revenue), 0) AS revenue,
-  coalesce(sum(p.clv_predicted), 0) AS clv_predicted,
+  coalesce(sum(p.clv_predicted ORDER BY p.clv_predicted), 0) AS clv_predicted,
   c.cell_order
 FROM cells c
 JOIN present USING (matrix)

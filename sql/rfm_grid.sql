@@ -13,6 +13,9 @@ WITH cells AS (
   FROM range(1, 6) r(r_score), range(1, 6) f(f_score)),
 totals AS (
   SELECT count(*) AS customers, sum(revenue) AS revenue FROM customer_value)
+-- DOUBLE sums and means add in value order (ORDER BY): a parallel sum
+-- depends on the order rows arrive in, and a rerun must give the same
+-- numbers to the last bit.
 SELECT
   c.r_score::INTEGER AS r_score,
   c.f_score::INTEGER AS f_score,
@@ -24,7 +27,7 @@ SELECT
   avg(v.orders) AS avg_orders,
   avg(v.rfm_monetary)::DOUBLE AS avg_monetary,
   avg(v.m_score) AS avg_m_score,
-  avg(v.clv_predicted) AS avg_clv_predicted
+  avg(v.clv_predicted ORDER BY v.clv_predicted) AS avg_clv_predicted
 FROM cells c
 CROSS JOIN totals t
 LEFT JOIN customer_value v ON v.r_score = c.r_score AND v.f_score = c.f_score
