@@ -5,10 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,5 +288,99 @@ func TestDamagedRowIndexIsRebuilt(t *testing.T) {
 	got := execParams(t, conn.PgConn(), "SELECT customer_id, monetary FROM customer_value WHERE customer_id = $1", [][]byte{[]byte("abc")}, 0)
 	if len(got.rows) != 1 || string(got.rows[0][1]) != "-12.50" {
 		t.Errorf("lookup after rebuild: %q", got.rows)
+	}
+}
+
+// TestLookupsDuringPublishes: while versions are published, point lookups
+// (from row indexes as they become ready, else DuckDB) inside a transaction
+// read the same version as the transaction's other queries.
+func TestLookupsDuringPublishes(t *testing.T) {
+	lookupDir := filepath.Join(t.TempDir(), "lookup")
+	ts := startServer(t, func(o *Options) { o.LookupDir = lookupDir })
+	const versions = 6
+	const customer = "C0000010"
+	// customers (which tell the versions apart) -> the customer's monetary.
+	var mu sync.Mutex
+	wantAt := map[int64]float64{}
+	publish := func(v int) {
+		name := fmt.Sprintf("k%d", v)
+		path := publishKeyed(t, ts.dataDir, name, 1000+v*37, v)
+		row := duckQuery(t, path, "SELECT count(*), (SELECT monetary::DOUBLE FROM customer_value WHERE customer_id = ?) FROM customer_value", customer)[0]
+		mu.Lock()
+		wantAt[row[0].(int64)] = row[1].(float64)
+		mu.Unlock()
+		ts.pub.set(name, path)
+	}
+	read := func(n int64) (float64, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		m, ok := wantAt[n]
+		return m, ok
+	}
+	publish(1)
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	var lookups atomic.Int64
+	for c := range 2 {
+		conn := ts.connect(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tx, err := conn.Begin(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var n int64
+				var id string
+				var monetary float64
+				err = tx.QueryRow(ctx, "SELECT count(*) FROM customer_value").Scan(&n)
+				if err == nil {
+					err = tx.QueryRow(ctx, "SELECT customer_id, monetary FROM customer_value WHERE customer_id = $1", customer).Scan(&id, &monetary)
+				}
+				if cerr := tx.Commit(ctx); err != nil || cerr != nil {
+					errs <- fmt.Errorf("client %d: %v %v", c, err, cerr)
+					return
+				}
+				lookups.Add(1)
+				if m, ok := read(n); !ok || m != monetary {
+					errs <- fmt.Errorf("client %d: a version with %d customers has monetary %v for %s, the lookup gave %v", c, n, m, customer, monetary)
+					return
+				}
+			}
+		}()
+	}
+	for v := 2; v <= versions; v++ {
+		time.Sleep(80 * time.Millisecond)
+		publish(v)
+	}
+	time.Sleep(80 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d lookups during %d publishes", lookups.Load(), versions)
+	if lookups.Load() < versions {
+		t.Errorf("only %d lookups ran during %d publishes", lookups.Load(), versions)
+	}
+	eng := waitForIndexes(t, ts, "customer_value")
+	conn := ts.connect(t)
+	var monetary float64
+	var id string
+	if err := conn.QueryRow(context.Background(), "SELECT customer_id, monetary FROM customer_value WHERE customer_id = $1", customer).Scan(&id, &monetary); err != nil {
+		t.Fatal(err)
+	}
+	if eng.lookups.served.Load() == 0 {
+		t.Error("the latest version answered no lookup from its row index")
 	}
 }
