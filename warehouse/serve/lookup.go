@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -178,7 +179,7 @@ func lookupResult(eng *engine, plan *lookupPlan, args []any, casts []string) (co
 		}
 	}
 	for _, name := range plan.columns {
-		c := x.column(name)
+		c := columnNamed(x.columns, name)
 		if c < 0 {
 			return nil, nil, false, nil
 		}
@@ -234,16 +235,11 @@ func (r *valueRows) Next(dest []driver.Value) error {
 // key is the key column's name; the record key is this column's value.
 func (x *rowIndex) key() string { return x.columns[x.keyCol].name }
 
-// column returns the position of the column named exactly name, or -1.
+// columnNamed returns the position of the column named exactly name, or -1.
 // Names must match exactly: DuckDB names a result column as the query
 // spells it, so other spellings go to DuckDB.
-func (x *rowIndex) column(name string) int {
-	for i, c := range x.columns {
-		if c.name == name {
-			return i
-		}
-	}
-	return -1
+func columnNamed(columns []column, name string) int {
+	return slices.IndexFunc(columns, func(c column) bool { return c.name == name })
 }
 
 // buildLookups builds or opens the row index of every mart of eng keyed by
@@ -353,17 +349,11 @@ func openOrBuildRowIndex(ctx context.Context, conn *sql.Conn, path string, km ke
 		stmt := st.(*duckdb.Stmt)
 		defer stmt.Close()
 		columns := describeStmt(stmt)
-		keyCol := -1
-		for i, c := range columns {
-			if c.name == km.key {
-				keyCol = i
-			}
-		}
+		keyCol := columnNamed(columns, km.key)
 		if keyCol < 0 {
 			return fmt.Errorf("key column %s is not among the columns of %s", km.key, km.mart)
 		}
-		if x, err = openRowIndex(path, km.mart, columns); err == nil {
-			x.keyCol = keyCol
+		if x, err = openRowIndex(path, km.mart, columns, keyCol); err == nil {
 			return nil
 		}
 		rows, err := stmt.QueryContext(ctx, nil)
@@ -374,11 +364,8 @@ func openOrBuildRowIndex(ctx context.Context, conn *sql.Conn, path string, km ke
 		if _, err := writeRowIndex(ctx, path, rows, keyCol); err != nil {
 			return err
 		}
-		if x, err = openRowIndex(path, km.mart, columns); err != nil {
-			return err
-		}
-		x.keyCol = keyCol
-		return nil
+		x, err = openRowIndex(path, km.mart, columns, keyCol)
+		return err
 	})
 	return x, err
 }

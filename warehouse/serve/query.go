@@ -282,19 +282,20 @@ func (s *session) open(pt *portal) *pgError {
 		return e
 	}
 	s.srv.engines.retain(eng)
+	fail := func(e *pgError) *pgError {
+		done()
+		s.srv.engines.release(eng)
+		return e
+	}
 	cur := &cursor{engines: s.srv.engines, eng: eng, ctx: ctx, cancel: done}
 	if pt.stmt.lookup != nil {
 		cols, rows, ok, err := lookupResult(eng, pt.stmt.lookup, pt.args, pt.stmt.casts)
 		if err != nil {
-			done()
-			s.srv.engines.release(eng)
-			return newError(codeInternalError, err.Error())
+			return fail(newError(codeInternalError, err.Error()))
 		}
 		if ok {
 			if pt.stmt.columns != nil && !sameColumns(cols, pt.stmt.columns) {
-				done()
-				s.srv.engines.release(eng)
-				return errPlanChanged()
+				return fail(errPlanChanged())
 			}
 			cur.rows, cur.columns = rows, cols
 			cur.values = make([]driver.Value, len(cols))
@@ -324,9 +325,7 @@ func (s *session) open(pt *portal) *pgError {
 		return true, nil
 	})
 	if e != nil {
-		done()
-		s.srv.engines.release(eng)
-		return e
+		return fail(e)
 	}
 	pt.cur, pt.columns = cur, cur.columns
 	return nil

@@ -257,7 +257,7 @@ func writeRowIndex(ctx context.Context, path string, rows driver.Rows, keyCol in
 	pos := uint64(len(rowIndexMagic))
 	values := make([]driver.Value, len(rows.Columns()))
 	var prevKey string
-	var record []byte
+	var record, offset []byte
 	for {
 		if err := rows.Next(values); err == io.EOF {
 			break
@@ -281,7 +281,8 @@ func writeRowIndex(ctx context.Context, path string, rows driver.Rows, keyCol in
 				return n, err
 			}
 		}
-		ow.Write(binary.LittleEndian.AppendUint64(nil, pos))
+		offset = binary.LittleEndian.AppendUint64(offset[:0], pos)
+		ow.Write(offset)
 		w.Write(record)
 		pos += uint64(len(record))
 		n++
@@ -327,8 +328,8 @@ type rowIndex struct {
 }
 
 // openRowIndex maps the row index at path and checks its trailer against
-// the mart's columns.
-func openRowIndex(path, mart string, columns []column) (*rowIndex, error) {
+// the mart's columns, of which keyCol is the key.
+func openRowIndex(path, mart string, columns []column, keyCol int) (*rowIndex, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -358,7 +359,7 @@ func openRowIndex(path, mart string, columns []column) (*rowIndex, error) {
 		unix.Munmap(data)
 		return nil, fmt.Errorf("row index %s is damaged or belongs to other columns", path)
 	}
-	return &rowIndex{mart: mart, columns: columns, data: data, offsets: data[start : start+8*rows], rows: int(rows)}, nil
+	return &rowIndex{mart: mart, columns: columns, keyCol: keyCol, data: data, offsets: data[start : start+8*rows], rows: int(rows)}, nil
 }
 
 func (x *rowIndex) close() error {
