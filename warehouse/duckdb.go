@@ -72,6 +72,17 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
+// ScanValues scans the current row of rows into one value per column, as
+// the driver returns them.
+func ScanValues(rows *sql.Rows, columns int) ([]any, error) {
+	vals := make([]any, columns)
+	ptrs := make([]any, columns)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	return vals, rows.Scan(ptrs...)
+}
+
 // Ident renders s as a quoted SQL identifier.
 func Ident(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`

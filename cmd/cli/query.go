@@ -15,6 +15,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/clv"
 	"github.com/custmart/custmart/warehouse/publish"
 )
@@ -78,12 +79,8 @@ func writeRows(w io.Writer, rows *sql.Rows, format string) error {
 	}
 	var records [][]any
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := warehouse.ScanValues(rows, len(cols))
+		if err != nil {
 			return err
 		}
 		records = append(records, vals)

@@ -17,6 +17,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/custmart/custmart/warehouse"
 )
 
 const (
@@ -203,12 +205,8 @@ func duckQuery(t testing.TB, path, query string, args ...any) [][]any {
 	cols, _ := rows.Columns()
 	var out [][]any
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := warehouse.ScanValues(rows, len(cols))
+		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, vals)

@@ -129,40 +129,58 @@ func defineLakeSources(ctx context.Context, conn *sql.Conn, l warehouse.Layout, 
 			return fmt.Errorf("lake sources: %w", err)
 		}
 	}
-	// One INSERT per file costs about 0.7 ms, every run, and the manifest
-	// grows by a file a day: insert many rows per statement.
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::DECIMAL(18,2), ?, ?, ?, ?)"
-	var rows []string
-	var args []any
-	flush := func() error {
-		if len(rows) == 0 {
-			return nil
-		}
-		if _, err := conn.ExecContext(ctx, "INSERT INTO lake_batches VALUES "+strings.Join(rows, ", "), args...); err != nil {
-			return fmt.Errorf("lake sources: manifest: %w", err)
-		}
-		rows, args = rows[:0], args[:0]
-		return nil
-	}
+	batches := &batchInsert{conn: conn, table: "lake_batches", row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::DECIMAL(18,2), ?, ?, ?, ?)"}
 	for _, b := range manifest.Batches() {
 		for _, f := range b.Files {
 			amount := sql.NullString{String: f.AmountLoaded, Valid: f.AmountLoaded != ""}
-			rows = append(rows, row)
-			args = append(args, b.BatchID, b.Source, f.File, f.Checksum, f.Size, f.Status, f.RowsRead, f.RowsLoaded,
+			if err := batches.add(ctx, b.BatchID, b.Source, f.File, f.Checksum, f.Size, f.Status, f.RowsRead, f.RowsLoaded,
 				f.RowsQuarantined, f.RowsDuplicate, amount, live[[2]string{b.BatchID, f.File}],
-				nullString(f.Error), b.StartedAt, b.FinishedAt)
-			if len(rows) == manifestRowsPerInsert {
-				if err := flush(); err != nil {
-					return err
-				}
+				nullString(f.Error), b.StartedAt, b.FinishedAt); err != nil {
+				return fmt.Errorf("lake sources: manifest: %w", err)
 			}
 		}
 	}
-	return flush()
+	if err := batches.flush(ctx); err != nil {
+		return fmt.Errorf("lake sources: manifest: %w", err)
+	}
+	return nil
 }
 
-// manifestRowsPerInsert bounds the parameters of one manifest INSERT.
-const manifestRowsPerInsert = 100
+// batchInsert inserts rows into a table many per statement: one INSERT per
+// row costs about 0.7 ms, and the manifest and the partition state grow by
+// rows every day.
+type batchInsert struct {
+	conn  *sql.Conn
+	table string
+	row   string // one row's placeholders, e.g. "(?, ?::DATE)"
+	rows  int
+	args  []any
+}
+
+// batchInsertRows bounds the parameters of one statement.
+const batchInsertRows = 100
+
+func (b *batchInsert) add(ctx context.Context, values ...any) error {
+	b.args = append(b.args, values...)
+	b.rows++
+	if b.rows == batchInsertRows {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush inserts the rows added since the last flush.
+func (b *batchInsert) flush(ctx context.Context) error {
+	if b.rows == 0 {
+		return nil
+	}
+	rows := strings.TrimSuffix(strings.Repeat(b.row+", ", b.rows), ", ")
+	if _, err := b.conn.ExecContext(ctx, "INSERT INTO "+b.table+" VALUES "+rows, b.args...); err != nil {
+		return err
+	}
+	b.rows, b.args = 0, b.args[:0]
+	return nil
+}
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
@@ -319,12 +337,8 @@ func sampleRows(ctx context.Context, conn *sql.Conn, query string) ([]string, er
 	}
 	var out []string
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := warehouse.ScanValues(rows, len(cols))
+		if err != nil {
 			return nil, err
 		}
 		parts := make([]string, len(cols))

@@ -230,7 +230,9 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 			return err
 		}
 	}
-	if err := runChecks(ctx, conn, m, mr.ChangedDays >= 0 && m.Materialized == models.Incremental); err != nil {
+	// ChangedDays stays -1 but for an incremental model that rebuilt only
+	// some days.
+	if err := runChecks(ctx, conn, m, mr.ChangedDays >= 0); err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, `INSERT OR REPLACE INTO _custmart_models VALUES (?, ?, now())`, m.Name, m.Hash()); err != nil {
@@ -314,18 +316,16 @@ func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.
 			}
 		}
 	}
-	// One statement for all the days: a full build records hundreds.
-	var days, fingerprints []string
+	state := &batchInsert{conn: conn, table: "_custmart_partitions", row: "(?, ?::DATE, ?)"}
 	for _, day := range changed {
 		if files, ok := parts[day]; ok {
-			days, fingerprints = append(days, day), append(fingerprints, fingerprint(files))
+			if err := state.add(ctx, m.Name, day, fingerprint(files)); err != nil {
+				return 0, err
+			}
 		}
 	}
-	if len(days) > 0 {
-		if _, err := conn.ExecContext(ctx, `INSERT INTO _custmart_partitions
-SELECT ?, unnest(?::VARCHAR[])::DATE, unnest(?::VARCHAR[])`, m.Name, days, fingerprints); err != nil {
-			return 0, err
-		}
+	if err := state.flush(ctx); err != nil {
+		return 0, err
 	}
 	if full {
 		return -1, nil
