@@ -845,7 +845,7 @@ func (c *Config) validateJobs() error {
 			}
 		}
 		for _, s := range j.Sources {
-			if !c.hasSource(s) {
+			if _, ok := c.Source(s); !ok {
 				return fieldErr(at+".sources", fmt.Sprintf("source %q is not declared", s), "name a source from `sources:`")
 			}
 		}
@@ -938,15 +938,6 @@ func (c *Config) Job(name string) (Job, bool) {
 		}
 	}
 	return Job{}, false
-}
-
-func (c *Config) hasSource(name string) bool {
-	for _, s := range c.Sources {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Source returns the named source.
