@@ -100,8 +100,10 @@ func versionName(t time.Time) string {
 }
 
 // writeVersion copies each mart into the version's DuckDB file, ordered by
-// its declared key and indexed on it (BI lookups of one customer then read a
-// few rows instead of a row group), and into its Parquet file.
+// its declared key, and into its Parquet file. The order makes the row
+// groups' min/max statistics prune a lookup of one key to a single row
+// group; an ART index on top measured no faster (DuckDB's per-query setup
+// dominates) and cost 0.4 s per 1M-row mart at every publish.
 func writeVersion(ctx context.Context, db *sql.DB, dir string, state transform.State, rows map[string]int64) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -126,9 +128,6 @@ func writeVersion(ctx context.Context, db *sql.DB, dir string, state transform.S
 		stmts := []string{
 			fmt.Sprintf("CREATE TABLE pub.main.%s AS SELECT * FROM main.%s%s", t, t, order),
 			fmt.Sprintf("COPY (SELECT * FROM pub.main.%s) TO %s (FORMAT parquet, COMPRESSION zstd)", t, warehouse.Quote(filepath.Join(dir, m+".parquet"))),
-		}
-		if len(keyCols) > 0 {
-			stmts = append(stmts, fmt.Sprintf("CREATE INDEX %s ON pub.main.%s (%s)", warehouse.Ident(m+"_key"), t, strings.Join(keyCols, ", ")))
 		}
 		for _, s := range stmts {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
