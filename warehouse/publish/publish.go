@@ -27,6 +27,9 @@ type Info struct {
 	AsOf        string           `json:"as_of"`
 	PublishedAt time.Time        `json:"published_at"`
 	Marts       map[string]int64 `json:"marts"` // mart -> rows
+	// Keys are the marts' declared keys, in the order the rows are stored;
+	// custmart serve builds its row indexes for the one-column keys.
+	Keys map[string][]string `json:"keys,omitempty"`
 }
 
 const infoFile = "_version.json"
@@ -63,7 +66,7 @@ func (p *Publisher) Publish(ctx context.Context) (Info, error) {
 	if p.Now != nil {
 		now = p.Now
 	}
-	info := Info{Version: versionName(now()), AsOf: state.AsOf, PublishedAt: now().UTC(), Marts: map[string]int64{}}
+	info := Info{Version: versionName(now()), AsOf: state.AsOf, PublishedAt: now().UTC(), Marts: map[string]int64{}, Keys: state.Keys}
 	tmp := filepath.Join(p.Layout.Marts(), ".tmp-"+info.Version)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return info, err
@@ -247,8 +250,13 @@ func (c *CurrentCache) Current() (version, dbPath string, err error) {
 
 // ReadInfo reads a version's _version.json.
 func ReadInfo(l warehouse.Layout, version string) (Info, error) {
+	return ReadInfoAt(l.Version(version))
+}
+
+// ReadInfoAt reads the _version.json of the version directory dir.
+func ReadInfoAt(dir string) (Info, error) {
 	var info Info
-	raw, err := os.ReadFile(filepath.Join(l.Version(version), infoFile))
+	raw, err := os.ReadFile(filepath.Join(dir, infoFile))
 	if err != nil {
 		return info, err
 	}

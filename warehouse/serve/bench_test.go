@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -99,16 +100,10 @@ func BenchmarkServe(b *testing.B) {
 	ts.pub.set("bench-indexed", indexed)
 	b.Run("lookup-indexed/1-client", func(b *testing.B) { measureLatency(b, conns[0], lookup) })
 
-	// Publish's key index makes the server build a row index, from which
-	// it answers lookups once the index is ready.
+	// The key publish declares makes the server build a row index, from
+	// which it answers lookups once the index is ready.
 	keyed := publishVersion(b, ts.dataDir, "bench-keyed", benchCustomers, 7)
-	if db, err = sql.Open("duckdb", keyed); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.Exec("CREATE INDEX customer_value_key ON customer_value (customer_id)"); err != nil {
-		b.Fatal(err)
-	}
-	db.Close()
+	declareKeys(b, filepath.Dir(keyed), map[string][]string{"customer_value": {"customer_id"}})
 	ts.pub.set("bench-keyed", keyed)
 	if err := lookup(conns[0], rand.New(rand.NewPCG(0, 0))); err != nil {
 		b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/publish"
 )
 
 // Point lookups: the query a customer-360 page or a CRM sends,
@@ -262,7 +263,12 @@ func (m *engines) buildLookups(ctx context.Context, eng *engine, dir string) {
 		return
 	}
 	defer conn.Close()
-	marts, err := lookupMarts(ctx, conn)
+	info, err := publish.ReadInfoAt(filepath.Dir(eng.path))
+	if err != nil {
+		log.Warn("point lookups run on DuckDB: cannot read the version's keys", logErr, err)
+		return
+	}
+	marts, err := lookupMarts(ctx, conn, info.Keys)
 	if err != nil {
 		log.Warn("point lookups run on DuckDB: cannot list keyed marts", logErr, err)
 		return
@@ -308,18 +314,14 @@ type keyedMart struct {
 	mart, key string
 }
 
-// lookupMarts lists the marts publish indexed on one VARCHAR column, largest
-// first: those are the customer-level marts clients look up one row of.
-func lookupMarts(ctx context.Context, conn *sql.Conn) ([]keyedMart, error) {
+// lookupMarts lists the marts whose declared key (publish records it in the
+// version's _version.json) is one VARCHAR column, largest first: those are
+// the customer-level marts clients look up one row of.
+func lookupMarts(ctx context.Context, conn *sql.Conn, keys map[string][]string) ([]keyedMart, error) {
 	rows, err := conn.QueryContext(ctx, `
 		SELECT t.table_name, c.column_name
-		FROM duckdb_indexes() i
-		JOIN duckdb_tables() t USING (database_name, schema_name, table_name)
-		JOIN duckdb_columns() c USING (database_name, schema_name, table_name)
-		WHERE i.database_name = '`+catalogName+`' AND i.schema_name = 'main'
-		  AND i.index_name = i.table_name || '_key' AND c.data_type = 'VARCHAR'
-		  -- expressions is text: [col], or ['"col"'] for a quoted name
-		  AND i.expressions IN ('[' || c.column_name || ']', '[''"' || c.column_name || '"'']')
+		FROM duckdb_tables() t JOIN duckdb_columns() c USING (database_name, schema_name, table_name)
+		WHERE t.database_name = '`+catalogName+`' AND t.schema_name = 'main' AND c.data_type = 'VARCHAR'
 		ORDER BY t.estimated_size DESC, t.table_name`)
 	if err != nil {
 		return nil, err
@@ -331,7 +333,9 @@ func lookupMarts(ctx context.Context, conn *sql.Conn) ([]keyedMart, error) {
 		if err := rows.Scan(&km.mart, &km.key); err != nil {
 			return nil, err
 		}
-		out = append(out, km)
+		if k := keys[km.mart]; len(k) == 1 && k[0] == km.key {
+			out = append(out, km)
+		}
 	}
 	return out, rows.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/custmart/custmart/warehouse/publish"
 )
 
 func TestRowIndexValuesRoundTrip(t *testing.T) {
@@ -92,10 +95,10 @@ func TestMatchLookup(t *testing.T) {
 	}
 }
 
-// publishKeyed publishes a version whose marts carry the key indexes publish
-// creates: customer_value, rfm and customer_lists (with LIST columns) keyed
-// by customer_id, and customer_structs, with a STRUCT column, which row
-// indexes do not store.
+// publishKeyed publishes a version whose _version.json declares the keys
+// publish records: customer_value, rfm and customer_lists (with LIST
+// columns) keyed by customer_id, and customer_structs, with a STRUCT column,
+// which row indexes do not store.
 func publishKeyed(t *testing.T, dataDir, version string, customers, seed int) string {
 	t.Helper()
 	path := publishVersion(t, dataDir, version, customers, seed)
@@ -107,20 +110,32 @@ func publishKeyed(t *testing.T, dataDir, version string, customers, seed int) st
 	for _, q := range []string{
 		// Keys that sort differently by collation than by byte order.
 		`INSERT INTO customer_value SELECT k, NULL, NULL, NULL, -12.5, NULL, NULL, NULL, NULL FROM (VALUES ('Zed'), ('abc'), ('Ärger'), ('ß'), ('c 1')) v(k)`,
-		"CREATE INDEX customer_value_key ON customer_value (customer_id)",
-		"CREATE INDEX rfm_key ON rfm (customer_id)",
 		`CREATE TABLE customer_lists AS SELECT customer_id, [frequency, recency_days] AS numbers,
 			CASE WHEN churned THEN NULL WHEN frequency % 3 = 0 THEN [] ELSE ['store', NULL, segment] END AS channels
 			FROM customer_value`,
-		"CREATE INDEX customer_lists_key ON customer_lists (customer_id)",
 		"CREATE TABLE customer_structs AS SELECT customer_id, {'f': frequency, 's': segment} AS facts FROM customer_value",
-		"CREATE INDEX customer_structs_key ON customer_structs (customer_id)",
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	byCustomer := []string{"customer_id"}
+	declareKeys(t, filepath.Dir(path), map[string][]string{"customer_value": byCustomer, "rfm": byCustomer,
+		"customer_lists": byCustomer, "customer_structs": byCustomer, "segment_summary": {"segment", "as_of"}})
 	return path
+}
+
+// declareKeys writes the version's _version.json with the marts' keys, as
+// publish does.
+func declareKeys(t testing.TB, versionDir string, keys map[string][]string) {
+	t.Helper()
+	raw, err := json.Marshal(publish.Info{Version: filepath.Base(versionDir), Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(versionDir, "_version.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitForIndexes waits until the current engine has row indexes of marts.
