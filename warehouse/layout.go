@@ -11,7 +11,8 @@ import (
 //
 //	<data-dir>/
 //	  custmart.lock                 writer lock (one writer across processes)
-//	  warehouse.duckdb              models and incremental state (transform)
+//	  warehouse.duckdb              incremental models, Go models and state (transform)
+//	  staged/<build>/marts.duckdb   the last transform's marts in key order, for publish
 //	  lake/transactions/date=YYYY-MM-DD/<batch>.parquet
 //	  lake/quarantine/<batch>.parquet
 //	  lake/_manifest/<batch>.json   what each input file became (commit records)
@@ -35,6 +36,7 @@ func (l Layout) Quarantine() string     { return filepath.Join(l.Lake(), "quaran
 func (l Layout) Manifest() string       { return filepath.Join(l.Lake(), "_manifest") }
 func (l Layout) Staging() string        { return filepath.Join(l.Lake(), "_staging") }
 func (l Layout) SourceState() string    { return filepath.Join(l.Lake(), "_state") }
+func (l Layout) Staged() string         { return filepath.Join(l.Root, "staged") }
 func (l Layout) Marts() string          { return filepath.Join(l.Root, "marts") }
 func (l Layout) CurrentPointer() string { return filepath.Join(l.Marts(), "CURRENT") }
 func (l Layout) Runs() string           { return filepath.Join(l.Root, "runs") }
@@ -43,6 +45,9 @@ func (l Layout) Inbox() string          { return filepath.Join(l.Root, "inbox") 
 // LookupIndexes holds the row indexes `custmart serve` answers point
 // lookups from, one directory per served version; it is a cache.
 func (l Layout) LookupIndexes() string { return filepath.Join(l.Root, "serve", "lookup") }
+
+// StagedBuild is the directory of one transform's staged marts.
+func (l Layout) StagedBuild(build string) string { return filepath.Join(l.Staged(), build) }
 
 // Version is the directory of one published marts version.
 func (l Layout) Version(v string) string { return filepath.Join(l.Marts(), v) }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -66,7 +67,11 @@ func (p *Publisher) Publish(ctx context.Context) (Info, error) {
 	if p.Now != nil {
 		now = p.Now
 	}
-	info := Info{Version: versionName(now()), AsOf: state.AsOf, PublishedAt: now().UTC(), Marts: map[string]int64{}, Keys: state.Keys}
+	if state.Staged == "" {
+		return Info{}, errors.New("the last transform staged no marts (it ran under an older custmart): run `custmart transform` again, then publish")
+	}
+	staged := p.Layout.StagedBuild(state.Staged)
+	info := Info{Version: versionName(now()), AsOf: state.AsOf, PublishedAt: now().UTC(), Marts: state.Rows, Keys: state.Keys}
 	tmp := filepath.Join(p.Layout.Marts(), ".tmp-"+info.Version)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return info, err
@@ -77,7 +82,7 @@ func (p *Publisher) Publish(ctx context.Context) (Info, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := writeVersion(ctx, db, tmp, state, info.Marts); err != nil {
+	if err := writeVersion(ctx, db, staged, tmp, state.Marts); err != nil {
 		return info, err
 	}
 	raw, _ := json.MarshalIndent(info, "", "  ")
@@ -102,52 +107,53 @@ func versionName(t time.Time) string {
 	return t.UTC().Format("20060102T150405.000Z")
 }
 
-// writeVersion copies each mart into the version's DuckDB file, ordered by
-// its declared key, and into its Parquet file. The order makes the row
-// groups' min/max statistics prune a lookup of one key to a single row
-// group; an ART index on top measured no faster (DuckDB's per-query setup
-// dominates) and cost 0.4 s per 1M-row mart at every publish.
-func writeVersion(ctx context.Context, db *sql.DB, dir string, state transform.State, rows map[string]int64) error {
+// writeVersion links the staged marts file into the version directory dir
+// (transform wrote it in key order and never changes it again; a copy where
+// links are not possible) and exports each mart to Parquet beside it.
+func writeVersion(ctx context.Context, db *sql.DB, staged, dir string, marts []string) error {
+	src := filepath.Join(staged, warehouse.MartsDBName)
+	if err := linkOrCopy(src, filepath.Join(dir, warehouse.MartsDBName)); err != nil {
+		return fmt.Errorf("the staged marts of the last transform: %w (run `custmart transform` again)", err)
+	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	dbPath := filepath.Join(dir, warehouse.MartsDBName)
-	if _, err := conn.ExecContext(ctx, "ATTACH "+warehouse.Quote(dbPath)+" AS pub"); err != nil {
-		return fmt.Errorf("create %s: %w", dbPath, err)
+	if _, err := conn.ExecContext(ctx, "ATTACH "+warehouse.Quote(src)+" AS staged (READ_ONLY)"); err != nil {
+		return fmt.Errorf("open %s: %w", src, err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH pub")
-	for _, m := range state.Marts {
-		t := warehouse.Ident(m)
-		order := ""
-		var keyCols []string
-		for _, k := range state.Keys[m] {
-			keyCols = append(keyCols, warehouse.Ident(k))
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH staged")
+	for _, m := range marts {
+		stmt := fmt.Sprintf("COPY staged.main.%s TO %s (FORMAT parquet, COMPRESSION zstd)", warehouse.Ident(m), warehouse.Quote(filepath.Join(dir, m+".parquet")))
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("publish mart %s: %w", m, err)
 		}
-		if len(keyCols) > 0 {
-			order = " ORDER BY " + strings.Join(keyCols, ", ")
-		}
-		stmts := []string{
-			fmt.Sprintf("CREATE TABLE pub.main.%s AS SELECT * FROM main.%s%s", t, t, order),
-			fmt.Sprintf("COPY (SELECT * FROM pub.main.%s) TO %s (FORMAT parquet, COMPRESSION zstd)", t, warehouse.Quote(filepath.Join(dir, m+".parquet"))),
-		}
-		for _, s := range stmts {
-			if _, err := conn.ExecContext(ctx, s); err != nil {
-				return fmt.Errorf("publish mart %s: %w", m, err)
-			}
-		}
-		var n int64
-		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM main."+t).Scan(&n); err != nil {
-			return err
-		}
-		rows[m] = n
 	}
-	if _, err := conn.ExecContext(ctx, "CHECKPOINT pub"); err != nil {
+	_, err = conn.ExecContext(ctx, "DETACH staged")
+	return err
+}
+
+// linkOrCopy makes dst a hard link of src, or a copy of it on a file system
+// without links.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
 		return err
 	}
-	_, err = conn.ExecContext(ctx, "DETACH pub")
-	return err
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // prune removes the oldest versions beyond Keep, never the current one, and

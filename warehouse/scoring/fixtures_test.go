@@ -49,11 +49,12 @@ func generate(t testing.TB, dir string, opts fixtures.Options, model string) gen
 	return generated{p, truth}
 }
 
-// histories and spends read the fit data back from clv_inputs, compressed
-// like the clv_model Go model does.
+// histories and spends read the fit data back from customer_value's copies
+// of clv_inputs (frequency = x, recency = t_x, T, monetary_value = m),
+// compressed like the clv_model Go model does.
 func histories(t *testing.T, db *sql.DB) []clv.Customer {
 	t.Helper()
-	rows, err := db.Query(`SELECT x, t_x, "T", count(*) FROM clv_inputs GROUP BY ALL`)
+	rows, err := db.Query(`SELECT frequency, recency, "T", count(*) FROM customer_value GROUP BY ALL`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func histories(t *testing.T, db *sql.DB) []clv.Customer {
 
 func spends(t *testing.T, db *sql.DB) []clv.Spend {
 	t.Helper()
-	rows, err := db.Query(`SELECT x, m, count(*) FROM clv_inputs WHERE x > 0 AND m > 0 GROUP BY ALL`)
+	rows, err := db.Query(`SELECT frequency, monetary_value, count(*) FROM customer_value WHERE frequency > 0 AND monetary_value > 0 GROUP BY ALL`)
 	if err != nil {
 		t.Fatal(err)
 	}

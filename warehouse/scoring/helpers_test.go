@@ -56,10 +56,10 @@ func (p *pipeline) transform(t testing.TB, asOf time.Time) transform.Result {
 	return out.Transform
 }
 
-// db opens the warehouse read-only.
+// db opens what the last transform built, read-only.
 func (p *pipeline) db(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("duckdb", p.layout.WarehouseDB()+"?access_mode=read_only")
+	db, err := transform.OpenBuilt(context.Background(), p.layout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (f fixture) transform(t *testing.T) transform.Result {
 
 func (f fixture) db(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("duckdb", f.layout.WarehouseDB()+"?access_mode=read_only")
+	db, err := transform.OpenBuilt(context.Background(), f.layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 	ms := coreModels(t)
 	for i := range ms {
 		if ms[i].Name == "rfm" {
-			ms[i].SQL = "SELECT * FROM rfm UNION ALL SELECT * FROM rfm" // duplicates every key
+			ms[i].SQL = "FROM (" + ms[i].SQL + ") UNION ALL FROM (" + ms[i].SQL + ")" // duplicates every key
 		}
 	}
 	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: ms}
@@ -222,14 +222,31 @@ func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Model != "rfm" || ce.Check.Kind != "unique" || ce.Failing != 5 {
 		t.Fatalf("want a unique check failure on rfm with 5 failing keys, got %v", err)
 	}
-	db := f.db(t)
+	if _, err := transform.OpenBuilt(context.Background(), f.layout); err == nil {
+		t.Fatal("the failed transform's marts can be opened as built")
+	}
+	// The previous build's staged marts stay as they were.
+	staged, err := filepath.Glob(filepath.Join(f.layout.Staged(), "*", "marts.duckdb"))
+	if err != nil || len(staged) != 1 {
+		t.Fatalf("staged builds %v (%v), want the previous one alone", staged, err)
+	}
+	db, err := sql.Open("duckdb", staged[0]+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	var n int64
 	if err := db.QueryRow(`SELECT count(*) FROM rfm`).Scan(&n); err != nil || n != 5 {
-		t.Fatalf("rfm after the failed build has %d rows (%v), want the previous 5", n, err)
+		t.Fatalf("staged rfm after the failed build has %d rows (%v), want the previous 5", n, err)
 	}
-	state, err := transform.LoadState(context.Background(), db)
-	if err != nil || state.Status != "failed" {
-		t.Fatalf("state %+v (%v), want failed", state, err)
+	wh, err := sql.Open("duckdb", f.layout.WarehouseDB()+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	state, err := transform.LoadState(context.Background(), wh)
+	if err != nil || state.Status != "failed" || state.Staged != "" {
+		t.Fatalf("state %+v (%v), want failed with nothing staged", state, err)
 	}
 }
 
@@ -274,11 +291,11 @@ func modelResult(r transform.Result, name string) transform.ModelResult {
 
 func dump(t *testing.T, f fixture, table string) string {
 	t.Helper()
-	db, err := sql.Open("duckdb", f.layout.WarehouseDB()+"?access_mode=read_only")
+	db, err := transform.OpenBuilt(context.Background(), f.layout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() // before the next transform
 	var out string
 	if err := db.QueryRow(`SELECT string_agg(x::VARCHAR, E'\n' ORDER BY x::VARCHAR) FROM (SELECT * FROM ` + table + `) x`).Scan(&out); err != nil {
 		t.Fatal(err)
