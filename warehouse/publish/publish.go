@@ -1,5 +1,6 @@
-// Package publish turns the warehouse's mart tables into an immutable,
-// versioned directory of Parquet files plus a DuckDB file, and switches the
+// Package publish turns the marts the last transform staged into an
+// immutable, versioned directory of Parquet files plus a DuckDB file (a hard
+// link of the staged one), and switches the
 // CURRENT pointer to it atomically. Readers resolve CURRENT once and keep
 // reading that version, so they never see a half-published one.
 package publish
