@@ -100,6 +100,14 @@ func TestPublishSwitchesVersionsAtomicallyAndPrunes(t *testing.T) {
 	if len(kept) != 2 || kept[0] != versions[1] || kept[1] != versions[2] {
 		t.Fatalf("kept %v, want the last two of %v", kept, versions)
 	}
+	// Transform keeps only its last staged build; the versions keep their
+	// own links to earlier builds' files.
+	if staged, err := os.ReadDir(l.Staged()); err != nil || len(staged) != 1 {
+		t.Fatalf("staged builds %v (%v), want the last one alone", staged, err)
+	}
+	if n := count(t, filepath.Join(l.Version(versions[1]), warehouse.MartsDBName)); n != 20 {
+		t.Fatalf("version %s has %d customers after later transforms, want its 20", versions[1], n)
+	}
 	// The Parquet copy holds the same rows, ordered by the key.
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
