@@ -307,7 +307,7 @@ func filterStaged(ctx context.Context, conn *sql.Conn, o *unitOutcome, only map[
 			continue
 		}
 		tmp := f.path + ".filtered"
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", rows, warehouse.Quote(tmp))); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+")", rows, warehouse.Quote(tmp))); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, f.path); err != nil {
@@ -384,11 +384,13 @@ func (b *batchRun) removeDuplicates(ctx context.Context, conn *sql.Conn) (map[st
 		return dups, nil
 	}
 	staged := fmt.Sprintf("read_parquet(%s, hive_partitioning=false)", fileList(files))
-	// Ids are grouped by their hash first, which is much cheaper than by
-	// text; only ids whose hash repeats are compared as text.
+	// Repeated hashes of the ids are found first, by sorting the hashes,
+	// which is much cheaper than grouping the ids by text (and cheaper than
+	// grouping by hash); only ids whose hash repeats are compared as text.
 	stmts := []string{
 		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE dup_ids AS
-WITH repeated AS (SELECT hash(transaction_id) AS h FROM %[1]s WHERE transaction_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1)
+WITH repeated AS (SELECT h FROM (SELECT h, h = lag(h) OVER (ORDER BY h) AS again
+  FROM (SELECT hash(transaction_id) AS h FROM %[1]s WHERE transaction_id IS NOT NULL)) WHERE again)
 SELECT transaction_id, false AS in_lake FROM %[1]s
 WHERE transaction_id IS NOT NULL AND hash(transaction_id) IN (SELECT h FROM repeated)
 GROUP BY 1 HAVING count(*) > 1`, staged),
@@ -544,7 +546,7 @@ func (b *batchRun) commit(ctx context.Context, conn *sql.Conn, m *Manifest, batc
 	if len(quarantine) > 0 {
 		target := filepath.Join(b.stage, "quarantine.parquet")
 		stmt := fmt.Sprintf(`COPY (SELECT %s FROM read_parquet(%s, hive_partitioning=false)
-  WHERE file IN (SELECT unnest(%s)) ORDER BY file, line) TO %s (FORMAT parquet, COMPRESSION zstd)`,
+  WHERE file IN (SELECT unnest(%s)) ORDER BY file, line) TO %s (`+parquetOptions+`)`,
 			quarantineColumns, fileList(quarantine), fileList(names), warehouse.Quote(target))
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("stage quarantine of batch %s: %w", b.id, err)
@@ -634,7 +636,7 @@ func (b *batchRun) rewriteReplaced(ctx context.Context, conn *sql.Conn, m *Manif
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return nil, err
 			}
-			stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", source, warehouse.Quote(target))
+			stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s ("+parquetOptions+")", source, warehouse.Quote(target))
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return nil, fmt.Errorf("rewrite partition %s: %w", dir, err)
 			}

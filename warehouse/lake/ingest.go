@@ -280,8 +280,10 @@ func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src config.Sour
 	defer b.cleanup()
 	var results []FileResult
 	inBatch := map[string]string{} // checksum -> input of this batch
+	scans := scanInputs(paths, src, in.workers())
 	for _, path := range paths {
-		f, err := scanInput(path, src)
+		s := <-<-scans
+		f, err := s.f, s.err
 		if err != nil {
 			b.early = append(b.early, FileEntry{File: path, Checksum: f.checksum, Size: f.size, Status: StatusFailed, Error: err.Error()})
 			continue
@@ -345,4 +347,28 @@ func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src config.Sour
 		b.logResult(r)
 	}
 	return append(results, batchResults...), err
+}
+
+type scanned struct {
+	f   inputFile
+	err error
+}
+
+// scanInputs scans the files, a few at a time (checksumming is all the work
+// before the first unit is read), and returns, in the order of paths, the
+// channel each result arrives on.
+func scanInputs(paths []string, src config.Source, workers int) <-chan chan scanned {
+	pending := make(chan chan scanned, workers)
+	go func() {
+		defer close(pending)
+		for _, path := range paths {
+			c := make(chan scanned, 1)
+			pending <- c
+			go func() {
+				f, err := scanInput(path, src)
+				c <- scanned{f, err}
+			}()
+		}
+	}()
+	return pending
 }

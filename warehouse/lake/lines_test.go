@@ -2,6 +2,7 @@ package lake_test
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -24,6 +25,7 @@ type shape struct {
 	records   int
 	seed      uint64
 	tag       string // prefixes the ids, unique across files
+	note      string // the name of the last column (default note)
 }
 
 // genCSV writes a messy CSV: quoted fields with delimiters, doubled quotes
@@ -40,7 +42,8 @@ func genCSV(s shape) generated {
 	if s.bom {
 		b.WriteString("\ufeff")
 	}
-	b.WriteString("transaction_id,customer_id,ts,amount,note" + nl)
+	note := cmp.Or(s.note, "note")
+	b.WriteString("transaction_id,customer_id,ts,amount," + note + nl)
 	line := int64(2)
 	emit := func(text string) {
 		b.WriteString(text + nl)
@@ -146,6 +149,8 @@ func TestLineNumbersCSV(t *testing.T) {
 		{"three files in one unit", shape{records: 120, seed: 3}, 3, 0},
 		{"segments", shape{records: 400, seed: 4}, 1, 700},
 		{"crlf segments, two files", shape{crlf: true, records: 200, seed: 5}, 2, 500},
+		// The name of the reader's virtual column file_index.
+		{"column File_Index, three files", shape{records: 120, seed: 6, note: "File_Index"}, 3, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

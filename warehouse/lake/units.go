@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -160,6 +162,11 @@ func (b *batchRun) cutUnits(ctx context.Context, inputs []*input, emit func(*uni
 	}
 	return flush()
 }
+
+// parquetOptions are the COPY options of the Parquet files ingest writes.
+// zstd level 1 is faster than the default level and, on transaction data,
+// makes slightly smaller files.
+const parquetOptions = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 // maxUnitFiles bounds the files one unit reads.
 const maxUnitFiles = 256
@@ -321,17 +328,31 @@ func (b *batchRun) lineFormat() bool {
 // input, the rows expected before it in the unit (start) and the number
 // that makes a row's position within the part its physical line (base).
 func (b *batchRun) createParts(ctx context.Context, conn *sql.Conn, u *unit, table string) error {
-	var start int64
+	starts := b.partStarts(u)
 	return appendRows(ctx, conn, table, "path VARCHAR, input VARCHAR, start BIGINT, base BIGINT, first_line BIGINT", func(add func(...driver.Value) error) error {
-		for _, p := range u.parts {
-			if err := add(p.path, p.in.name, start, p.firstLine-1+u.headerLines(), p.firstLine); err != nil {
+		for i, p := range u.parts {
+			if err := add(p.path, p.in.name, starts[i], p.base(u), p.firstLine); err != nil {
 				return err
 			}
-			start += b.expectedRows(u, p)
 		}
 		return nil
 	})
 }
+
+// partStarts returns, per part of a unit, the rows expected before it.
+func (b *batchRun) partStarts(u *unit) []int64 {
+	starts := make([]int64, len(u.parts))
+	var start int64
+	for i, p := range u.parts {
+		starts[i] = start
+		start += b.expectedRows(u, p)
+	}
+	return starts
+}
+
+// base is the number that makes a row's position within the part its
+// physical line.
+func (p *part) base(u *unit) int64 { return p.firstLine - 1 + u.headerLines() }
 
 // rawRelation is the SQL of a unit's rows as text: file (the input), line
 // (provisional: exact when every record of the unit is one line), raw,
@@ -347,13 +368,31 @@ func (b *batchRun) rawRelation(u *unit, names []string, parts, rejects string) s
 	for i, p := range u.parts {
 		paths[i] = p.path
 	}
-	reader := func(columns, delim, quote string) string {
-		return fmt.Sprintf(`(SELECT rr.*, p.input AS file, rr.ordinality - p.start + p.base AS line
-  FROM (SELECT * FROM read_csv(%s, columns={%s}, auto_detect=false, header=%t, delim=%s, quote=%s, escape=%s,
-    compression='none', filename=true, store_rejects=true, rejects_table=%s, rejects_scan=%s, null_padding=false) WITH ORDINALITY) AS rr
-  JOIN %s p ON p.path = rr.filename)`,
-			fileList(paths), columns, u.header, warehouse.Quote(delim), warehouse.Quote(quote), warehouse.Quote(quote),
-			warehouse.Quote(rejects), warehouse.Quote(rejects+"_scan"), warehouse.Ident(parts))
+	// reader reads the parts as CSV with the given VARCHAR columns.
+	reader := func(columns []string, delim, quote string) string {
+		typed := make([]string, len(columns))
+		for i, n := range columns {
+			typed[i] = warehouse.Quote(n) + ": 'VARCHAR'"
+		}
+		csv := fmt.Sprintf(`read_csv(%s, columns={%s}, auto_detect=false, header=%t, delim=%s, quote=%s, escape=%s,
+    compression='none', filename=true, store_rejects=true, rejects_table=%s, rejects_scan=%s, null_padding=false)`,
+			fileList(paths), strings.Join(typed, ", "), u.header, warehouse.Quote(delim), warehouse.Quote(quote), warehouse.Quote(quote),
+			warehouse.Quote(rejects), warehouse.Quote(rejects+"_scan"))
+		// The reader's file_index picks a row's input and line offset from
+		// lists, much cheaper than a join on the file name; a source column
+		// of that name (in any case) hides it.
+		if slices.ContainsFunc(columns, func(c string) bool { return strings.EqualFold(c, "file_index") }) {
+			return fmt.Sprintf(`(SELECT rr.*, p.input AS file, rr.ordinality - p.start + p.base AS line
+  FROM (SELECT * FROM %s WITH ORDINALITY) AS rr JOIN %s p ON p.path = rr.filename)`, csv, warehouse.Ident(parts))
+		}
+		inputs, offsets := make([]string, len(u.parts)), make([]string, len(u.parts))
+		for i, start := range b.partStarts(u) {
+			p := u.parts[i]
+			inputs[i] = warehouse.Quote(p.in.name)
+			offsets[i] = strconv.FormatInt(p.base(u)-start, 10)
+		}
+		return fmt.Sprintf(`(SELECT rr.*, [%s][rr.file_index::BIGINT + 1] AS file, rr.ordinality + [%s][rr.file_index::BIGINT + 1] AS line
+  FROM (SELECT *, file_index FROM %s WITH ORDINALITY) AS rr)`, strings.Join(inputs, ", "), strings.Join(offsets, ", "), csv)
 	}
 	switch {
 	case u.table != "":
@@ -370,7 +409,7 @@ func (b *batchRun) rawRelation(u *unit, names []string, parts, rejects string) s
 FROM read_parquet(%s, file_row_number=true, hive_partitioning=false)`,
 			warehouse.Quote(u.parts[0].in.name), csvJoin(casts, ",", `"`), strings.Join(named, ", "), warehouse.Quote(paths[0]))
 	case b.lineFormat():
-		lines := fmt.Sprintf("SELECT file, line, rtrim(text, E'\\r') AS raw FROM %s", reader("'text': 'VARCHAR'", "\x01", ""))
+		lines := fmt.Sprintf("SELECT file, line, rtrim(text, E'\\r') AS raw FROM %s", reader([]string{"text"}, "\x01", ""))
 		blank := "raw IS NULL OR trim(raw) = ''"
 		if src.Format == "jsonl" {
 			jsonPaths := make([]string, len(names))
@@ -392,14 +431,10 @@ FROM (SELECT *, CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN jso
 FROM (SELECT *, regexp_split_to_array(trim(raw), '\s+') AS parts FROM (%s))`,
 			blank, len(names), strings.Join(cols, ", "), lines)
 	default:
-		cols := make([]string, len(names))
-		for i, n := range names {
-			cols[i] = warehouse.Quote(n) + ": 'VARCHAR'"
-		}
 		delim := delimiter(src)
 		return fmt.Sprintf("SELECT file, line, %s AS raw, NULL::VARCHAR AS reader_reason, %s FROM %s",
 			csvJoin(quoted, delim, src.CSV.Quote), strings.Join(quoted, ", "),
-			reader(strings.Join(cols, ", "), delim, src.CSV.Quote))
+			reader(names, delim, src.CSV.Quote))
 	}
 }
 
@@ -482,7 +517,7 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 		}
 	}
 	c := b.checks()
-	copyLake := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (status, date))",
+	copyLake := fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+", PARTITION_BY (status, date))",
 		c.lakeQuery(b.rawRelation(u, names, t.parts, t.rejects)), warehouse.Quote(dir))
 	if _, err := conn.ExecContext(ctx, copyLake); err != nil {
 		out.err = readError(b.src, err)
@@ -530,7 +565,7 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 	}
 	if checkRejected {
 		path := filepath.Join(dir, "quarantine-checks.parquet")
-		stmt := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)",
+		stmt := fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+")",
 			c.quarantineQuery(b.rawRelation(u, names, t.parts, t.checkRejects), mapping), warehouse.Quote(path))
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			out.err = fmt.Errorf("stage rejected rows: %w", err)
@@ -540,7 +575,7 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 	}
 	if out.readerRejects() > 0 {
 		path := filepath.Join(dir, "quarantine-reader.parquet")
-		stmt := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)",
+		stmt := fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+")",
 			c.rejectsQuery(t.rejects, t.parts, offsets), warehouse.Quote(path))
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			out.err = fmt.Errorf("stage rejected rows: %w", err)
@@ -632,7 +667,7 @@ func (m *lineMapping) renumber(ctx context.Context, conn *sql.Conn, path string)
 FROM read_parquet(%s, hive_partitioning=false) f
   LEFT JOIN %s m ON m.input = f.source_file AND m.k = f.source_line
   LEFT JOIN %s s ON s.input = f.source_file)
-TO %s (FORMAT parquet, COMPRESSION zstd)`, warehouse.Quote(path), warehouse.Ident(m.lineMap), warehouse.Ident(m.shifts), warehouse.Quote(tmp))
+TO %s (`+parquetOptions+`)`, warehouse.Quote(path), warehouse.Ident(m.lineMap), warehouse.Ident(m.shifts), warehouse.Quote(tmp))
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("renumber lines: %w", err)
 	}

@@ -68,7 +68,11 @@ func (c checks) col(canon string) string {
 	case name == "":
 		return "NULL::VARCHAR"
 	case trimmed[canon]:
-		return "NULLIF(trim(" + warehouse.Ident(name) + "), '')"
+		// trim removes Unicode space separators; only a value with a blank
+		// at either end or with non-ASCII text can have one, and trimming
+		// only those is much cheaper than trimming every value.
+		return fmt.Sprintf("NULLIF(CASE WHEN prefix(%[1]s, ' ') OR suffix(%[1]s, ' ') OR strlen(%[1]s) <> length(%[1]s) THEN trim(%[1]s) ELSE %[1]s END, '')",
+			warehouse.Ident(name))
 	}
 	return "NULLIF(" + warehouse.Ident(name) + ", '')"
 }

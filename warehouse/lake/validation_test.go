@@ -300,3 +300,19 @@ func TestDryRunWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysLoseSurroundingSpaceSeparators(t *testing.T) {
+	e := newEnv(t)
+	path := e.write("blanks.csv", []byte("transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"+
+		" T1 ,O1,K1,2024-03-01 10:00:00,1.00,1,1.00,EUR\n"+
+		"\u00a0T2\u3000,O2, K2,2024-03-01 10:00:00,1.00,1,1.00,\u2009eur\n"+
+		"\tT3,O3,K3\u00a0,2024-03-01 10:00:00,1.00,1,1.00,usd \n"+
+		"Tö4 ,Oé5,Kü6,2024-03-01 10:00:00,1.00,1,1.00,EUR\n"))
+	e.mustIngest(e.shopSource(path, ""))
+	got := e.queryStrings("SELECT transaction_id, order_id, customer_id, currency FROM " + e.lakeRel() + " ORDER BY source_line")
+	// Unicode space separators go; other white space (a tab) stays.
+	want := []string{"T1|O1|K1|EUR", "T2|O2|K2|EUR", "\tT3|O3|K3|USD", "Tö4|Oé5|Kü6|EUR"}
+	if !slices.Equal(got, want) {
+		t.Errorf("lake keys %q, want %q", got, want)
+	}
+}
