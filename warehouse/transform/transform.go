@@ -134,7 +134,11 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	state := State{Status: "ok", AsOf: r.AsOf.Format(time.DateOnly)}
 	runErr := r.run(ctx, conn, order, byName, &res)
 	if runErr == nil {
+		start := time.Now()
 		state.Staged, state.Rows, runErr = stageMarts(ctx, conn, r.Layout, res)
+		if runErr == nil && r.Logger != nil {
+			r.Logger.Info("marts staged", "build", state.Staged, "marts", len(res.Marts), "duration", time.Since(start).Round(time.Millisecond))
+		}
 	}
 	state.FinishedAt, state.Marts, state.Keys = time.Now().UTC(), res.Marts, res.Keys
 	if runErr != nil {
