@@ -158,6 +158,7 @@ func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Ou
 			for _, m := range res.Models {
 				rec.Models = append(rec.Models, ModelTiming{Name: m.Name, Rows: m.Rows, DurationMS: m.Duration.Milliseconds()})
 			}
+			rec.StagingMS = res.Staging.Milliseconds()
 			if err != nil {
 				return err
 			}

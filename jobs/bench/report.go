@@ -85,7 +85,7 @@ func printStages(w io.Writer, stages []Stage, withBare, withShare bool) {
 	for _, s := range stages {
 		name, kind := s.Name, ""
 		switch s.Kind {
-		case KindModel, KindGo:
+		case KindModel, KindGo, KindStep:
 			name, kind = "  "+s.Name, s.Kind
 		}
 		rss, cpu := "", ""

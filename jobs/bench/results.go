@@ -89,6 +89,7 @@ const (
 	KindStage = "stage" // one custmart process: ingest, transform, publish
 	KindModel = "model" // a SQL model inside transform
 	KindGo    = "go"    // a Go model (the model fits, side sources) inside transform
+	KindStep  = "step"  // transform's writing of the staged marts, after the models
 	KindBare  = "bare"  // a step of the bare DuckDB baseline
 	KindTotal = "total" // end to end: the sum of the processes
 )
@@ -212,8 +213,8 @@ func targets(r *Results) []Target {
 		}
 		if r.Full.Lines >= fitTargetLines*9/10 {
 			for _, s := range r.Full.Stages {
-				if s.Kind == KindGo {
-					add("go model "+s.Name+" (fits: BG/NBD under 5 s)", s.Seconds, targetFit, "s")
+				if s.Kind == KindGo && s.Name == "clv_model" {
+					add("clv_model (the fits; BG/NBD under 5 s)", s.Seconds, targetFit, "s")
 				}
 			}
 		}

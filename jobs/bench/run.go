@@ -109,6 +109,7 @@ func (b *bencher) pipeline(ctx context.Context, d dataDir, asOf time.Time, label
 				}
 				built = append(built, Stage{Name: mt.Name, Kind: kind, Rows: mt.Rows, Seconds: float64(mt.DurationMS) / 1000})
 			}
+			built = append(built, Stage{Name: "(stage marts)", Kind: KindStep, Seconds: float64(rec.StagingMS) / 1000})
 		case "publish":
 			st.Rows, err = publishedRows(d.root, rec.Version)
 			if err != nil {

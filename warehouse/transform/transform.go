@@ -70,8 +70,10 @@ type Result struct {
 	AsOf   time.Time     `json:"as_of"`
 	Models []ModelResult `json:"models"`
 	Marts  []string      `json:"marts"`
-	// Keys are the declared keys of the marts, for publish to index.
+	// Keys are the declared keys of the marts, in whose order they are staged.
 	Keys map[string][]string `json:"keys"`
+	// Staging is how long writing the staged marts took.
+	Staging time.Duration `json:"staging_ns"`
 }
 
 // State is what the last transform left in the warehouse; publish reads it.
@@ -136,8 +138,9 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	if runErr == nil {
 		start := time.Now()
 		state.Staged, state.Rows, runErr = stageMarts(ctx, conn, r.Layout, res)
+		res.Staging = time.Since(start)
 		if runErr == nil && r.Logger != nil {
-			r.Logger.Info("marts staged", "build", state.Staged, "marts", len(res.Marts), "duration", time.Since(start).Round(time.Millisecond))
+			r.Logger.Info("marts staged", "build", state.Staged, "marts", len(res.Marts), "duration", res.Staging.Round(time.Millisecond))
 		}
 	}
 	state.FinishedAt, state.Marts, state.Keys = time.Now().UTC(), res.Marts, res.Keys
