@@ -67,6 +67,11 @@ func describe(path string) string {
 	return path
 }
 
+// ParquetOptions are the COPY options of every Parquet file custmart writes
+// (lake, quarantine, published marts): zstd at level 1 is 15-20% cheaper to
+// write than the default level and, on this data, about as small.
+const ParquetOptions = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
+
 // Quote renders s as a SQL string literal.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"

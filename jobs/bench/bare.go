@@ -12,7 +12,8 @@ import (
 
 // Steps of the bare DuckDB baseline: the least SQL that does the work of the
 // pipeline over the same input files, with no validation, quarantine,
-// manifest, partitioning, incremental state or checks.
+// manifest, partitioning, incremental state or checks. It writes Parquet
+// with the pipeline's options (warehouse.ParquetOptions), like for like.
 const (
 	BareCopy    = "copy"    // every CSV file to one typed zstd Parquet file, one COPY
 	BareSummary = "summary" // customer summary (customer_profile's facts) over that Parquet
@@ -55,7 +56,7 @@ func RunBare(ctx context.Context, step, inbox, dataDir string, asOf time.Time, e
   SELECT transaction_id, order_id, customer_id, ts, amount, quantity, unit_price, currency, channel, store_id, product_id,
          amount < 0 OR quantity < 0 OR starts_with(order_id, 'R') AS is_refund
   FROM read_csv(%s, header = true, auto_detect = false, columns = %s))
-TO %s (FORMAT parquet, COMPRESSION zstd)`, warehouse.Quote(filepath.Join(inbox, "*.csv")), fixtureColumns, parquet)}
+TO %s (%s)`, warehouse.Quote(filepath.Join(inbox, "*.csv")), fixtureColumns, parquet, warehouse.ParquetOptions)}
 		count = "SELECT count(*) FROM read_parquet(" + parquet + ")"
 	case BareSummary:
 		stmts = []string{fmt.Sprintf(`CREATE OR REPLACE TABLE customer_summary AS
@@ -97,7 +98,7 @@ FROM base b, cuts c`, day, parquet, nextDay)}
 		count = "SELECT count(*) FROM rfm"
 	case BareExport:
 		for _, t := range []string{"customer_summary", "rfm"} {
-			stmts = append(stmts, fmt.Sprintf("COPY %s TO %s (FORMAT parquet, COMPRESSION zstd)", t, warehouse.Quote(filepath.Join(dir, t+".parquet"))))
+			stmts = append(stmts, fmt.Sprintf("COPY %s TO %s (%s)", t, warehouse.Quote(filepath.Join(dir, t+".parquet")), warehouse.ParquetOptions))
 		}
 		count = "SELECT (SELECT count(*) FROM customer_summary) + (SELECT count(*) FROM rfm)"
 	default:

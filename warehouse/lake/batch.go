@@ -307,7 +307,7 @@ func filterStaged(ctx context.Context, conn *sql.Conn, o *unitOutcome, only map[
 			continue
 		}
 		tmp := f.path + ".filtered"
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+")", rows, warehouse.Quote(tmp))); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s ("+warehouse.ParquetOptions+")", rows, warehouse.Quote(tmp))); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, f.path); err != nil {
@@ -546,7 +546,7 @@ func (b *batchRun) commit(ctx context.Context, conn *sql.Conn, m *Manifest, batc
 	if len(quarantine) > 0 {
 		target := filepath.Join(b.stage, "quarantine.parquet")
 		stmt := fmt.Sprintf(`COPY (SELECT %s FROM read_parquet(%s, hive_partitioning=false)
-  WHERE file IN (SELECT unnest(%s)) ORDER BY file, line) TO %s (`+parquetOptions+`)`,
+  WHERE file IN (SELECT unnest(%s)) ORDER BY file, line) TO %s (`+warehouse.ParquetOptions+`)`,
 			quarantineColumns, fileList(quarantine), fileList(names), warehouse.Quote(target))
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("stage quarantine of batch %s: %w", b.id, err)
@@ -636,7 +636,7 @@ func (b *batchRun) rewriteReplaced(ctx context.Context, conn *sql.Conn, m *Manif
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return nil, err
 			}
-			stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s ("+parquetOptions+")", source, warehouse.Quote(target))
+			stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s ("+warehouse.ParquetOptions+")", source, warehouse.Quote(target))
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return nil, fmt.Errorf("rewrite partition %s: %w", dir, err)
 			}

@@ -163,11 +163,6 @@ func (b *batchRun) cutUnits(ctx context.Context, inputs []*input, emit func(*uni
 	return flush()
 }
 
-// parquetOptions are the COPY options of the Parquet files ingest writes.
-// zstd level 1 is faster than the default level and, on transaction data,
-// makes slightly smaller files.
-const parquetOptions = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
-
 // maxUnitFiles bounds the files one unit reads.
 const maxUnitFiles = 256
 
@@ -517,7 +512,7 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 		}
 	}
 	c := b.checks()
-	copyLake := fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+", PARTITION_BY (status, date))",
+	copyLake := fmt.Sprintf("COPY (%s) TO %s ("+warehouse.ParquetOptions+", PARTITION_BY (status, date))",
 		c.lakeQuery(b.rawRelation(u, names, t.parts, t.rejects)), warehouse.Quote(dir))
 	if _, err := conn.ExecContext(ctx, copyLake); err != nil {
 		out.err = readError(b.src, err)
@@ -565,7 +560,7 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 	}
 	if checkRejected {
 		path := filepath.Join(dir, "quarantine-checks.parquet")
-		stmt := fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+")",
+		stmt := fmt.Sprintf("COPY (%s) TO %s ("+warehouse.ParquetOptions+")",
 			c.quarantineQuery(b.rawRelation(u, names, t.parts, t.checkRejects), mapping), warehouse.Quote(path))
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			out.err = fmt.Errorf("stage rejected rows: %w", err)
@@ -575,7 +570,7 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 	}
 	if out.readerRejects() > 0 {
 		path := filepath.Join(dir, "quarantine-reader.parquet")
-		stmt := fmt.Sprintf("COPY (%s) TO %s ("+parquetOptions+")",
+		stmt := fmt.Sprintf("COPY (%s) TO %s ("+warehouse.ParquetOptions+")",
 			c.rejectsQuery(t.rejects, t.parts, offsets), warehouse.Quote(path))
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			out.err = fmt.Errorf("stage rejected rows: %w", err)
@@ -667,7 +662,7 @@ func (m *lineMapping) renumber(ctx context.Context, conn *sql.Conn, path string)
 FROM read_parquet(%s, hive_partitioning=false) f
   LEFT JOIN %s m ON m.input = f.source_file AND m.k = f.source_line
   LEFT JOIN %s s ON s.input = f.source_file)
-TO %s (`+parquetOptions+`)`, warehouse.Quote(path), warehouse.Ident(m.lineMap), warehouse.Ident(m.shifts), warehouse.Quote(tmp))
+TO %s (`+warehouse.ParquetOptions+`)`, warehouse.Quote(path), warehouse.Ident(m.lineMap), warehouse.Ident(m.shifts), warehouse.Quote(tmp))
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("renumber lines: %w", err)
 	}

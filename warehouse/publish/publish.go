@@ -126,7 +126,7 @@ func writeVersion(ctx context.Context, db *sql.DB, staged, dir string, marts []s
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH staged")
 	for _, m := range marts {
-		stmt := fmt.Sprintf("COPY staged.main.%s TO %s (FORMAT parquet, COMPRESSION zstd)", warehouse.Ident(m), warehouse.Quote(filepath.Join(dir, m+".parquet")))
+		stmt := fmt.Sprintf("COPY staged.main.%s TO %s (%s)", warehouse.Ident(m), warehouse.Quote(filepath.Join(dir, m+".parquet")), warehouse.ParquetOptions)
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("publish mart %s: %w", m, err)
 		}
