@@ -15,65 +15,90 @@ import (
 	"github.com/custmart/custmart/warehouse"
 )
 
-// stageMarts writes the run's published marts, each in its declared key
-// order, to a new DuckDB file under <data-dir>/staged/<build>/, which
-// publish links into a version. It returns the build's name and the marts'
-// row counts. A crash leaves at most a .tmp- directory, which the next
+// stagedCatalog is the name the run's staged marts file is attached under.
+const stagedCatalog = "staged"
+
+// stage is the marts file a transform writes its published marts to, in
+// their key order, under <data-dir>/staged/.tmp-<build>/ until the run
+// succeeds; then it is renamed to staged/<build>/, which publish links into
+// a version. A crash leaves at most a .tmp- directory, which the next
 // transform removes.
-func stageMarts(ctx context.Context, conn *sql.Conn, l warehouse.Layout, res Result) (string, map[string]int64, error) {
-	build := time.Now().UTC().Format("20060102T150405.000000Z")
-	tmp := filepath.Join(l.Staged(), ".tmp-"+build)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return "", nil, err
-	}
-	if err := writeStaged(ctx, conn, filepath.Join(tmp, warehouse.MartsDBName), res); err != nil {
-		os.RemoveAll(tmp)
-		return "", nil, fmt.Errorf("stage marts: %w", err)
-	}
-	rows := map[string]int64{}
-	for _, m := range res.Marts {
-		var n int64
-		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+warehouse.Ident(m)).Scan(&n); err != nil {
-			os.RemoveAll(tmp)
-			return "", nil, err
-		}
-		rows[m] = n
-	}
-	if err := warehouse.SyncTree(tmp); err != nil {
-		os.RemoveAll(tmp)
-		return "", nil, err
-	}
-	if err := warehouse.RenameDurable(tmp, l.StagedBuild(build)); err != nil {
-		os.RemoveAll(tmp)
-		return "", nil, fmt.Errorf("stage marts: %w", err)
-	}
-	return build, rows, nil
+type stage struct {
+	build, tmp string
+	layout     warehouse.Layout
 }
 
-func writeStaged(ctx context.Context, conn *sql.Conn, path string, res Result) error {
-	if _, err := conn.ExecContext(ctx, "ATTACH "+warehouse.Quote(path)+" AS staged"); err != nil {
-		return err
+// openStage creates the run's marts file and attaches it, on the search
+// path after the warehouse, so models read the marts by their bare names.
+func openStage(ctx context.Context, conn *sql.Conn, l warehouse.Layout) (*stage, error) {
+	s := &stage{build: time.Now().UTC().Format("20060102T150405.000000Z"), layout: l}
+	s.tmp = filepath.Join(l.Staged(), ".tmp-"+s.build)
+	if err := os.MkdirAll(s.tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("stage marts: %w", err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH staged")
+	for _, stmt := range []string{
+		"ATTACH " + warehouse.Quote(filepath.Join(s.tmp, warehouse.MartsDBName)) + " AS " + stagedCatalog,
+		"SET search_path = 'main," + stagedCatalog + ".main'",
+	} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			os.RemoveAll(s.tmp)
+			return nil, fmt.Errorf("stage marts: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// finish copies the marts that Go models built in the warehouse into the
+// marts file, makes it durable and renames it into place. It returns the
+// build's name and the marts' row counts.
+func (s *stage) finish(ctx context.Context, conn *sql.Conn, res Result) (string, map[string]int64, error) {
+	rows := map[string]int64{}
 	for _, m := range res.Marts {
-		order := ""
-		if keys := res.Keys[m]; len(keys) > 0 {
-			quoted := make([]string, len(keys))
-			for i, k := range keys {
-				quoted[i] = warehouse.Ident(k)
-			}
-			order = " ORDER BY " + strings.Join(quoted, ", ")
+		var staged bool
+		err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = ? AND table_name = ?`, stagedCatalog, m).Scan(&staged)
+		if err == nil && !staged {
+			_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s.main.%s AS SELECT * FROM main.%s%s", stagedCatalog, warehouse.Ident(m), warehouse.Ident(m), orderBy(res.Keys[m])))
 		}
-		t := warehouse.Ident(m)
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE staged.main.%s AS SELECT * FROM %s%s", t, t, order)); err != nil {
-			return fmt.Errorf("mart %s: %w", m, err)
+		if err == nil {
+			var n int64
+			err = conn.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s.main.%s", stagedCatalog, warehouse.Ident(m))).Scan(&n)
+			rows[m] = n
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("stage mart %s: %w", m, err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "CHECKPOINT staged"); err != nil {
-		return err
+	for _, stmt := range []string{"CHECKPOINT " + stagedCatalog, "RESET search_path", "DETACH " + stagedCatalog} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return "", nil, fmt.Errorf("stage marts: %w", err)
+		}
 	}
-	_, err := conn.ExecContext(ctx, "DETACH staged")
-	return err
+	if err := warehouse.SyncTree(s.tmp); err != nil {
+		return "", nil, fmt.Errorf("stage marts: %w", err)
+	}
+	if err := warehouse.RenameDurable(s.tmp, s.layout.StagedBuild(s.build)); err != nil {
+		return "", nil, fmt.Errorf("stage marts: %w", err)
+	}
+	return s.build, rows, nil
+}
+
+// abandon detaches and removes the marts file of a failed run.
+func (s *stage) abandon(ctx context.Context, conn *sql.Conn) {
+	_, _ = conn.ExecContext(ctx, "RESET search_path")
+	_, _ = conn.ExecContext(ctx, "DETACH DATABASE IF EXISTS "+stagedCatalog)
+	os.RemoveAll(s.tmp)
+}
+
+// orderBy is the ORDER BY clause of a mart's key, "" without one.
+func orderBy(key []string) string {
+	if len(key) == 0 {
+		return ""
+	}
+	quoted := make([]string, len(key))
+	for i, k := range key {
+		quoted[i] = warehouse.Ident(k)
+	}
+	return " ORDER BY " + strings.Join(quoted, ", ")
 }
 
 // pruneStaged removes every staged build but keep, and the leftovers of

@@ -134,14 +134,20 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	defer conn.Close()
 
 	state := State{Status: "ok", AsOf: r.AsOf.Format(time.DateOnly)}
-	runErr := r.run(ctx, conn, order, byName, &res)
+	stage, runErr := openStage(ctx, conn, r.Layout)
+	if runErr == nil {
+		runErr = r.run(ctx, conn, order, byName, &res)
+	}
 	if runErr == nil {
 		start := time.Now()
-		state.Staged, state.Rows, runErr = stageMarts(ctx, conn, r.Layout, res)
+		state.Staged, state.Rows, runErr = stage.finish(ctx, conn, res)
 		res.Staging = time.Since(start)
 		if runErr == nil && r.Logger != nil {
 			r.Logger.Info("marts staged", "build", state.Staged, "marts", len(res.Marts), "duration", res.Staging.Round(time.Millisecond))
 		}
+	}
+	if runErr != nil && stage != nil {
+		stage.abandon(context.WithoutCancel(ctx), conn)
 	}
 	state.FinishedAt, state.Marts, state.Keys = time.Now().UTC(), res.Marts, res.Keys
 	if runErr != nil {
@@ -220,6 +226,13 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS %s", warehouse.Ident(m.Name), m.SQL))
 		return err
 	}
+	if m.Materialized == models.Table {
+		// Earlier releases kept table models in the warehouse; such a table
+		// would hide the new build.
+		if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS main."+warehouse.Ident(m.Name)); err != nil {
+			return err
+		}
+	}
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		return err
 	}
@@ -244,18 +257,16 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 		}
 		mr.ChangedDays = changed
 	default:
-		// A table model lives for the run: a TEMP table skips the
-		// compression and disk writes of a persistent one (about 2/3 of a
-		// 1M-row model's build), and the published ones are written once,
-		// to the staged marts. The DROP removes what earlier releases kept.
-		stmts := []string{
-			"DROP TABLE IF EXISTS main." + warehouse.Ident(m.Name),
-			fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS %s", warehouse.Ident(m.Name), m.SQL),
+		// A published table model is written once, in key order, to the
+		// staged marts that publish links into a version; an internal one
+		// lives for the run as a TEMP table, which skips the compression
+		// and disk writes of a persistent one.
+		stmt := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS %s", warehouse.Ident(m.Name), m.SQL)
+		if m.Publish {
+			stmt = fmt.Sprintf("CREATE OR REPLACE TABLE %s.main.%s AS SELECT * FROM (%s)%s", stagedCatalog, warehouse.Ident(m.Name), m.SQL, orderBy(m.Key))
 		}
-		for _, s := range stmts {
-			if _, err := conn.ExecContext(ctx, s); err != nil {
-				return err
-			}
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return err
 		}
 	}
 	// ChangedDays stays -1 but for an incremental model that rebuilt only
@@ -263,8 +274,10 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 	if err := runChecks(ctx, conn, m, mr.ChangedDays >= 0); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, `INSERT OR REPLACE INTO _custmart_models VALUES (?, ?, now())`, m.Name, m.Hash()); err != nil {
-		return err
+	if m.Materialized == models.Incremental {
+		if _, err := conn.ExecContext(ctx, `INSERT OR REPLACE INTO _custmart_models VALUES (?, ?, now())`, m.Name, m.Hash()); err != nil {
+			return err
+		}
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+warehouse.Ident(m.Name)).Scan(&mr.Rows); err != nil {
 		return err
