@@ -72,7 +72,9 @@ type Result struct {
 	Marts  []string      `json:"marts"`
 	// Keys are the declared keys of the marts, in whose order they are staged.
 	Keys map[string][]string `json:"keys"`
-	// Staging is how long writing the staged marts took.
+	// Staging is how long finishing the staged marts took after the models
+	// (copying the Go models' marts, checkpoint, rename); the SQL marts are
+	// written there by their own builds.
 	Staging time.Duration `json:"staging_ns"`
 }
 
@@ -104,8 +106,10 @@ func (e *CheckError) Error() string {
 		e.Check.Kind, e.Check.Args, e.Model, e.Failing, strings.Join(e.Sample, " | "))
 }
 
-// Run builds every model. On failure the warehouse keeps the previous build
-// of the failing model, the state is marked failed, and publish refuses.
+// Run builds every model and stages the marts for publish. On failure the
+// run's marts file is discarded, the warehouse keeps the previous build of
+// its incremental and Go models, the state is marked failed, and publish
+// refuses, so the marts published before stay live.
 func (r *Runner) Run(ctx context.Context) (Result, error) {
 	res := Result{AsOf: r.AsOf}
 	if err := lake.Recover(r.Layout); err != nil {
@@ -220,7 +224,7 @@ func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName
 }
 
 // build materializes one model inside a transaction together with its checks
-// and state, so a failure leaves the previous build in place.
+// and state, so a failure leaves nothing half-built.
 func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env Env, parts map[string][]string, mr *ModelResult) (err error) {
 	if m.Materialized == models.View {
 		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS %s", warehouse.Ident(m.Name), m.SQL))
