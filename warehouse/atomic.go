@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -81,4 +82,26 @@ func SyncTree(root string) error {
 		defer f.Close()
 		return f.Sync()
 	})
+}
+
+// LinkOrCopy makes dst a hard link of src, for files nobody writes again, or
+// a copy of it on a file system without links.
+func LinkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/custmart/custmart/fixtures"
 	"github.com/custmart/custmart/jobs/config"
+	"github.com/custmart/custmart/warehouse"
 	"gopkg.in/yaml.v3"
 )
 
@@ -77,27 +77,14 @@ func (b *bencher) newDataDir(set fixtureSet, name string) (dataDir, error) {
 // fixtures are never modified), or a copy across file systems.
 func (d dataDir) add(set fixtureSet, name string) error {
 	src, dst := filepath.Join(set.dir, name), filepath.Join(d.inbox, name)
-	err := os.Link(src, dst)
+	err := warehouse.LinkOrCopy(src, dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // a day without sales has no file
 	}
-	if err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
 		return fmt.Errorf("bench: copy %s: %w", src, err)
 	}
-	return out.Close()
+	return nil
 }
 
 // writeConfig writes the run's configuration and loads it back, so a

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -113,7 +112,7 @@ func versionName(t time.Time) string {
 // links are not possible) and exports each mart to Parquet beside it.
 func writeVersion(ctx context.Context, db *sql.DB, staged, dir string, marts []string) error {
 	src := filepath.Join(staged, warehouse.MartsDBName)
-	if err := linkOrCopy(src, filepath.Join(dir, warehouse.MartsDBName)); err != nil {
+	if err := warehouse.LinkOrCopy(src, filepath.Join(dir, warehouse.MartsDBName)); err != nil {
 		return fmt.Errorf("the staged marts of the last transform: %w (run `custmart transform` again)", err)
 	}
 	conn, err := db.Conn(ctx)
@@ -133,28 +132,6 @@ func writeVersion(ctx context.Context, db *sql.DB, staged, dir string, marts []s
 	}
 	_, err = conn.ExecContext(ctx, "DETACH staged")
 	return err
-}
-
-// linkOrCopy makes dst a hard link of src, or a copy of it on a file system
-// without links.
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // prune removes the oldest versions beyond Keep, never the current one, and
