@@ -61,7 +61,7 @@ type Record struct {
 	RowsOut         int64         `json:"rows_out"`
 	RowsQuarantined int64         `json:"rows_quarantined"`
 	Models          []ModelTiming `json:"models,omitempty"`
-	StagingMS       int64         `json:"staging_ms,omitempty"` // transform's writing of the staged marts
+	StagingMS       int64         `json:"staging_ms,omitempty"` // transform's finishing of the staged marts
 	Version         string        `json:"published_version,omitempty"`
 }
 

@@ -24,11 +24,11 @@ func EngineFor(w config.Warehouse) Engine {
 	return Engine{MemoryLimit: w.MemoryLimit, TempDirectory: w.TempDirectory, Threads: w.Threads}
 }
 
-// Open opens a DuckDB database (path "" is in memory) with the engine settings
-// applied to every connection of the pool.
-func Open(ctx context.Context, path string, e Engine) (*sql.DB, error) {
+// Open opens a DuckDB database (path "" is in memory) with the engine settings,
+// then the setup statements, applied to every connection of the pool.
+func Open(ctx context.Context, path string, e Engine, setup ...string) (*sql.DB, error) {
 	connector, err := duckdb.NewConnector(path, func(exec driver.ExecerContext) error {
-		for _, stmt := range e.settings() {
+		for _, stmt := range append(e.settings(), setup...) {
 			if _, err := exec.ExecContext(ctx, stmt, nil); err != nil {
 				return fmt.Errorf("%s: %w", stmt, err)
 			}

@@ -89,7 +89,7 @@ const (
 	KindStage = "stage" // one custmart process: ingest, transform, publish
 	KindModel = "model" // a SQL model inside transform
 	KindGo    = "go"    // a Go model (the model fits, side sources) inside transform
-	KindStep  = "step"  // transform's writing of the staged marts, after the models
+	KindStep  = "step"  // transform's finishing of the staged marts, after the models
 	KindBare  = "bare"  // a step of the bare DuckDB baseline
 	KindTotal = "total" // end to end: the sum of the processes
 )

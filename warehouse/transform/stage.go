@@ -3,15 +3,13 @@ package transform
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/duckdb/duckdb-go/v2"
-
+	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -48,15 +46,19 @@ func openStage(ctx context.Context, conn *sql.Conn, l warehouse.Layout) (*stage,
 	return s, nil
 }
 
-// finish copies the marts that Go models built in the warehouse into the
-// marts file, makes it durable and renames it into place. It returns the
-// build's name and the marts' row counts.
+// finish copies the marts that other models than SQL tables (Go,
+// incremental) built in the warehouse into the marts file, makes it durable
+// and renames it into place. It returns the build's name and the marts' row
+// counts.
 func (s *stage) finish(ctx context.Context, conn *sql.Conn, res Result) (string, map[string]int64, error) {
+	builtThere := map[string]bool{}
+	for _, mr := range res.Models {
+		builtThere[mr.Name] = mr.Materialized == models.Table
+	}
 	rows := map[string]int64{}
 	for _, m := range res.Marts {
-		var staged bool
-		err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = ? AND table_name = ?`, stagedCatalog, m).Scan(&staged)
-		if err == nil && !staged {
+		var err error
+		if !builtThere[m] {
 			_, err = conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s.main.%s AS SELECT * FROM main.%s%s", stagedCatalog, warehouse.Ident(m), warehouse.Ident(m), orderBy(res.Keys[m])))
 		}
 		if err == nil {
@@ -136,26 +138,8 @@ func OpenBuilt(ctx context.Context, l warehouse.Layout) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	setup := []string{
-		"ATTACH IF NOT EXISTS " + warehouse.Quote(l.WarehouseDB()) + " AS warehouse (READ_ONLY)",
-		"ATTACH IF NOT EXISTS " + warehouse.Quote(filepath.Join(l.StagedBuild(state.Staged), warehouse.MartsDBName)) + " AS staged (READ_ONLY)",
-		"SET search_path = 'staged.main,warehouse.main'",
-	}
-	connector, err := duckdb.NewConnector("", func(exec driver.ExecerContext) error {
-		for _, stmt := range setup {
-			if _, err := exec.ExecContext(ctx, stmt, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(connector)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
+	return warehouse.Open(ctx, "", warehouse.Engine{},
+		"ATTACH IF NOT EXISTS "+warehouse.Quote(l.WarehouseDB())+" AS warehouse (READ_ONLY)",
+		"ATTACH IF NOT EXISTS "+warehouse.Quote(filepath.Join(l.StagedBuild(state.Staged), warehouse.MartsDBName))+" AS "+stagedCatalog+" (READ_ONLY)",
+		"SET search_path = '"+stagedCatalog+".main,warehouse.main'")
 }
