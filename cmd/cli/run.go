@@ -134,6 +134,9 @@ func (a *app) runSteps(ctx context.Context, opts jobs.Options) (jobs.Outcome, er
 }
 
 func printIngest(w io.Writer, r lake.Report, dryRun bool) {
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "skipped %s\n", s)
+	}
 	if len(r.Files) == 0 {
 		fmt.Fprintln(w, "ingest: no new input files")
 		return

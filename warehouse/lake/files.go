@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
@@ -22,52 +23,85 @@ import (
 )
 
 // listFiles expands a source path: a file, a glob, or a directory of drops.
-func listFiles(src config.Source) ([]string, error) {
+// It also returns the matched paths it skips, each with why (directories,
+// symlink loops, devices): a drop folder holding them needs a look.
+func listFiles(src config.Source) (paths, skipped []string, err error) {
 	if strings.ContainsAny(src.Path, "*?[") {
+		// A glob matches nothing both in an empty drop folder and in one that
+		// is not there (an unmounted share): only the first is a success.
+		dir := globRoot(src.Path)
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return nil, nil, fmt.Errorf("source %s: the folder %s of the glob %s does not exist (is the drop folder mounted? check sources.path in the config)", src.Name, dir, src.Path)
+		}
 		matches, err := filepath.Glob(src.Path)
 		if err != nil {
-			return nil, fmt.Errorf("source %s: bad glob %q: %w (fix sources.path)", src.Name, src.Path, err)
+			return nil, nil, fmt.Errorf("source %s: bad glob %q: %w (fix sources.path)", src.Name, src.Path, err)
 		}
-		return regularFiles(matches), nil
+		paths, skipped = regularFiles(matches)
+		return paths, skipped, nil
 	}
 	info, err := os.Stat(src.Path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("source %s: path %s does not exist (check sources.path in the config, or create the inbox directory)", src.Name, src.Path)
+		return nil, nil, fmt.Errorf("source %s: path %s does not exist (check sources.path in the config, or create the inbox directory)", src.Name, src.Path)
 	case errors.Is(err, os.ErrPermission):
-		return nil, fmt.Errorf("source %s: path %s: permission denied (give the user running custmart read access to it)", src.Name, src.Path)
+		return nil, nil, fmt.Errorf("source %s: path %s: permission denied (give the user running custmart read access to it)", src.Name, src.Path)
 	case err != nil:
-		return nil, fmt.Errorf("source %s: %w", src.Name, err)
+		return nil, nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
 	if !info.IsDir() {
-		return []string{src.Path}, nil
+		return []string{src.Path}, nil, nil
 	}
 	entries, err := os.ReadDir(src.Path)
 	if errors.Is(err, os.ErrPermission) {
-		return nil, fmt.Errorf("source %s: inbox %s: permission denied (give the user running custmart read and execute access to the directory)", src.Name, src.Path)
+		return nil, nil, fmt.Errorf("source %s: inbox %s: permission denied (give the user running custmart read and execute access to the directory)", src.Name, src.Path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("source %s: read inbox %s: %w", src.Name, src.Path, err)
+		return nil, nil, fmt.Errorf("source %s: read inbox %s: %w", src.Name, src.Path, err)
 	}
-	var paths []string
+	var names []string
 	for _, e := range entries {
 		// Dot files are partial uploads; truth.json sits beside fixtures.
 		if !strings.HasPrefix(e.Name(), ".") && e.Name() != "truth.json" {
-			paths = append(paths, filepath.Join(src.Path, e.Name()))
+			names = append(names, filepath.Join(src.Path, e.Name()))
 		}
 	}
-	return regularFiles(paths), nil
+	paths, skipped = regularFiles(names)
+	return paths, skipped, nil
 }
 
-func regularFiles(paths []string) []string {
-	var out []string
+// globRoot is the longest leading part of a glob without wildcards, as a
+// directory.
+func globRoot(pattern string) string {
+	dir := pattern
+	for strings.ContainsAny(dir, "*?[") {
+		dir = filepath.Dir(dir)
+	}
+	return dir
+}
+
+// regularFiles keeps the paths that are regular files (following symlinks),
+// sorted, and describes the others.
+func regularFiles(paths []string) (files, skipped []string) {
 	for _, p := range paths {
-		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() {
-			out = append(out, p)
+		info, err := os.Stat(p)
+		switch {
+		case err != nil && errors.Is(err, syscall.ELOOP):
+			skipped = append(skipped, p+": a symlink loop")
+		case err != nil && errors.Is(err, os.ErrNotExist):
+			skipped = append(skipped, p+": a dangling symlink")
+		case err != nil:
+			skipped = append(skipped, fmt.Sprintf("%s: %v", p, err))
+		case info.IsDir():
+			skipped = append(skipped, p+": a directory, not a file")
+		case !info.Mode().IsRegular():
+			skipped = append(skipped, p+": not a regular file ("+info.Mode().Type().String()+")")
+		default:
+			files = append(files, p)
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(files)
+	return files, skipped
 }
 
 // headSize is how much of a file's (decompressed) start is kept for sniffing

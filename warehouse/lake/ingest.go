@@ -73,6 +73,9 @@ type FileResult struct {
 // Report is the outcome of one ingest over several sources.
 type Report struct {
 	Files []FileResult
+	// Skipped are the matched paths that are not files (directories,
+	// symlink loops, devices), each with why.
+	Skipped []string
 }
 
 // Totals sums the row counts of all files.
@@ -170,7 +173,9 @@ func (in *Ingester) Ingest(ctx context.Context, sources []config.Source) (Report
 		if src.Postgres != nil {
 			results, err = in.ingestPostgres(ctx, db, src, scratch, progress)
 		} else {
-			results, err = in.ingestFiles(ctx, db, src, scratch, progress)
+			var skipped []string
+			results, skipped, err = in.ingestFiles(ctx, db, src, scratch, progress)
+			report.Skipped = append(report.Skipped, skipped...)
 		}
 		report.Files = append(report.Files, results...)
 		if err != nil {
@@ -260,11 +265,22 @@ func (in *Ingester) newBatch(src config.Source, scratch string, progress *tracke
 }
 
 // ingestFiles loads the new files of a file source as one batch.
-func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src config.Source, scratch string, progress *tracker) ([]FileResult, error) {
-	paths, err := listFiles(src)
+func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src config.Source, scratch string, progress *tracker) ([]FileResult, []string, error) {
+	paths, skipped, err := listFiles(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	for _, s := range skipped {
+		if in.Logger != nil {
+			in.Logger.Warn("skipped a path that is not a file", "source", src.Name, "path", s)
+		}
+	}
+	results, err := in.ingestPaths(ctx, db, src, paths, scratch, progress)
+	return results, skipped, err
+}
+
+// ingestPaths loads the given files of a file source as one batch.
+func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src config.Source, paths []string, scratch string, progress *tracker) ([]FileResult, error) {
 	manifest, err := LoadManifest(in.Layout)
 	if err != nil {
 		return nil, err

@@ -195,7 +195,7 @@ func (c checks) quarantineQuery(raw string, mapping *lineMapping) string {
 	if amountName == "" {
 		amountName = c.src.Columns["quantity"] + " * " + c.src.Columns["unit_price"]
 	}
-	return c.ctes(raw) + fmt.Sprintf(`SELECT %[1]s AS source, c.file, %[2]s AS line, c.raw, c.reason_code,
+	return c.ctes(raw) + fmt.Sprintf(`SELECT %[1]s AS source, c.file, CAST(%[2]s AS BIGINT) AS line, c.raw, c.reason_code,
   CASE c.reason_code
     WHEN 'missing_customer_id' THEN format('column {} is empty', %[3]s)
     WHEN 'missing_ts' THEN format('column {} is empty', %[4]s)
@@ -229,7 +229,7 @@ func (c checks) rejectsQuery(rejects, parts, offsets string) string {
 		line = "coalesce(o.line, p.first_line - 1 + e.line)"
 		join = " LEFT JOIN " + warehouse.Ident(offsets) + " o ON o.path = e.path AND o.pos = e.pos"
 	}
-	return fmt.Sprintf(`SELECT %[1]s AS source, p.input AS file, %[2]s AS line, e.raw,
+	return fmt.Sprintf(`SELECT %[1]s AS source, p.input AS file, CAST(%[2]s AS BIGINT) AS line, e.raw,
   %[3]s AS reason_code, e.error_type || ': ' || e.error_message AS message,
   %[4]s AS batch_id, %[5]s AS quarantined_at
 FROM (
