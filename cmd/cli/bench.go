@@ -16,7 +16,7 @@ func (a *app) benchCommand() *cobra.Command {
 	var opts bench.Options
 	var rows string
 	var sizes []string
-	var curve, incremental, bare, serve bool
+	var curve, incremental, bare, oneFile, serve bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure every stage at scale against a bare DuckDB baseline; write the figures as a table and JSON",
@@ -26,7 +26,8 @@ prints wall time, rows/s and peak RSS per stage and per model. In the same run
 it times a bare DuckDB baseline of the same work (CSV to Parquet in one COPY,
 customer summary and RFM as plain SQL over that Parquet, export to Parquet) and
 prints custmart / bare; then adds the last day and runs again (the incremental
-daily run), and runs the pipeline at each --sizes for the scaling curve.
+daily run), ingests the same lines as one CSV file (a history export,
+--one-file), and runs the pipeline at each --sizes for the scaling curve.
 The results also go to --results/<timestamp>.json.
 
 The defaults are the figures of docs/SCALING.md: 10M lines, 1M customers.
@@ -53,7 +54,7 @@ The defaults are the figures of docs/SCALING.md: 10M lines, 1M customers.
 			if opts.Binary, err = os.Executable(); err != nil {
 				return fmt.Errorf("bench: find the custmart binary to run the stages in: %w", err)
 			}
-			opts.NoCurve, opts.NoIncremental, opts.NoBare = !curve, !incremental, !bare
+			opts.NoCurve, opts.NoIncremental, opts.NoBare, opts.NoOneFile = !curve, !incremental, !bare, !oneFile
 			opts.Version, opts.Log = Version, a.stderr
 			res, err := bench.Run(cmd.Context(), opts)
 			if res != nil {
@@ -68,6 +69,7 @@ The defaults are the figures of docs/SCALING.md: 10M lines, 1M customers.
 	f.BoolVar(&curve, "curve", true, "run the scaling curve")
 	f.BoolVar(&incremental, "incremental", true, "add the held-back last day and run again")
 	f.BoolVar(&bare, "bare", true, "run the bare DuckDB baseline")
+	f.BoolVar(&oneFile, "one-file", true, "ingest the same lines as one CSV file (a history export) too")
 	f.BoolVar(&serve, "serve", true, "measure the BI server (custmart serve vs PostgreSQL 15) over the marts of the main run")
 	f.StringVar(&opts.Work, "work", defaultBenchWork(), "fixture cache and data directories of the runs")
 	f.StringVar(&opts.ResultsDir, "results", "bench-results", "directory of the JSON results")

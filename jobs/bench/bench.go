@@ -41,8 +41,9 @@ type Options struct {
 	Threads     int
 	// Seed of the fixtures.
 	Seed int64
-	// NoIncremental skips the one-day incremental run; NoBare the baseline.
-	NoIncremental, NoBare bool
+	// NoIncremental skips the one-day incremental run; NoBare the baseline;
+	// NoOneFile the ingest of the same lines as one file.
+	NoIncremental, NoBare, NoOneFile bool
 	// Serve, when set, measures the BI server over the main run's marts.
 	Serve ServeBenchmark
 	// Version is the custmart version recorded in the results.
@@ -159,6 +160,13 @@ func (b *bencher) run(ctx context.Context, res *Results) error {
 			return err
 		}
 		compare(res.Full, bare)
+	}
+	if !b.opts.NoOneFile {
+		one, err := b.oneFileRun(ctx, main, res.Bare)
+		res.OneFile = one
+		if err != nil {
+			return err
+		}
 	}
 	if !b.opts.NoIncremental {
 		inc, err := b.incrementalRun(ctx, dir, main, full)

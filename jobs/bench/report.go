@@ -34,6 +34,10 @@ func Print(w io.Writer, r *Results) {
 		fmt.Fprintln(w, "  copy: CSV to one typed Parquet file in one COPY; summary and rfm: plain SQL over that Parquet; export: both to Parquet")
 		printStages(w, r.Bare, false, false)
 	}
+	if s := r.OneFile; s != nil {
+		fmt.Fprintln(w, "\nOne file: the same lines as one CSV (a history export), ingest only:")
+		printStages(w, []Stage{*s}, true, false)
+	}
 	if inc := r.Incremental; inc != nil {
 		fmt.Fprintf(w, "\nIncremental run: one more day, %s new lines (%s in the lake), as of %s\n", count(inc.NewLines), count(inc.Lines), inc.AsOf)
 		printStages(w, inc.Stages, false, true)

@@ -25,9 +25,12 @@ type Results struct {
 	Full        *RunResult    `json:"full,omitempty"`
 	Bare        []Stage       `json:"bare,omitempty"`
 	Incremental *RunResult    `json:"incremental,omitempty"`
-	Curve       []Point       `json:"curve,omitempty"`
-	Serve       []ServeResult `json:"serve,omitempty"`
-	Targets     []Target      `json:"targets"`
+	// OneFile is the full run's ingest with its lines in one CSV file (a
+	// history export), against the bare COPY.
+	OneFile *Stage        `json:"one_file,omitempty"`
+	Curve   []Point       `json:"curve,omitempty"`
+	Serve   []ServeResult `json:"serve,omitempty"`
+	Targets []Target      `json:"targets"`
 	// File is where the results were written.
 	File string `json:"-"`
 }

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/custmart/custmart/fixtures"
 	"github.com/custmart/custmart/jobs"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
@@ -324,4 +328,82 @@ func compare(full *RunResult, bare []Stage) {
 			}
 		}
 	}
+}
+
+// oneFileRun ingests the lines of the full run as one CSV file, the days in
+// order under one header, in a data directory of its own, and compares it
+// with the bare COPY of the day files.
+func (b *bencher) oneFileRun(ctx context.Context, set fixtureSet, bare []Stage) (*Stage, error) {
+	d := dataDir{root: filepath.Join(b.opts.Work, "runs", fmt.Sprintf("one-file-lines-%d", set.info.Lines))}
+	d.inbox = filepath.Join(d.root, "inbox")
+	d.config = filepath.Join(d.root, "custmart.yaml")
+	if err := os.RemoveAll(d.root); err != nil {
+		return nil, fmt.Errorf("bench: clear %s: %w", d.root, err)
+	}
+	if err := os.MkdirAll(d.inbox, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := concatDays(set, filepath.Join(d.inbox, "history.csv")); err != nil {
+		return nil, err
+	}
+	if err := b.writeConfig(d); err != nil {
+		return nil, err
+	}
+	asOf := set.summary.End.AddDate(0, 0, -1)
+	b.logf("one file: ingest of %s", filepath.Join(d.inbox, "history.csv"))
+	args := []string{"ingest", "--config", d.config, "--data-dir", d.root, "--as-of", asOf.Format(time.DateOnly), "--log-format", "json"}
+	m, err := b.child(ctx, filepath.Join(d.root, "bench-logs", "one-file-ingest.log"), args...)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := lastRecord(jobs.NewHistory(warehouse.NewLayout(d.root)))
+	if err != nil {
+		return nil, err
+	}
+	st := &Stage{Name: "ingest (one file)", Kind: KindStage, Rows: rec.RowsIn, Seconds: m.wall.Seconds(), CPUSeconds: m.cpu.Seconds(), PeakRSSBytes: m.peakRSS}
+	st.rate()
+	for _, s := range bare {
+		if s.Name == BareCopy && s.Seconds > 0 {
+			st.BareSeconds, st.Ratio = s.Seconds, st.Seconds/s.Seconds
+			if s.CPUSeconds > 0 {
+				st.CPURatio = st.CPUSeconds / s.CPUSeconds
+			}
+		}
+	}
+	b.logf("one file ingest: %d rows in %.1f s (%.1f s CPU), peak RSS %s", st.Rows, st.Seconds, st.CPUSeconds, formatBytes(st.PeakRSSBytes))
+	return st, nil
+}
+
+// concatDays writes the day files of the set but the held-back last day to
+// path as one CSV with one header.
+func concatDays(set fixtureSet, path string) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer out.Close()
+	w := bufio.NewWriterSize(out, 1<<20)
+	header := true
+	for day := set.summary.Start; day.Before(set.summary.End); day = day.AddDate(0, 0, 1) {
+		raw, err := os.ReadFile(filepath.Join(set.dir, fixtures.DayFile(day)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a day without sales has no file
+		}
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if !header {
+			if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+				raw = raw[i+1:]
+			}
+		}
+		header = false
+		if _, err := w.Write(raw); err != nil {
+			return fmt.Errorf("bench: write %s: %w", path, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("bench: write %s: %w", path, err)
+	}
+	return out.Close()
 }

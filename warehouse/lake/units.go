@@ -34,6 +34,9 @@ type unit struct {
 	header bool
 	parts  []*part
 	table  string // database rows: the table holding them (one part)
+	// segmented: one of several segments of a large input, such as a
+	// history export, whose rows may span every day of it (see writeByDays).
+	segmented bool
 }
 
 // part is one file of a unit: an input file, or a segment of one.
@@ -249,6 +252,7 @@ func (b *batchRun) cutSegments(ctx context.Context, in *input, emit func(*unit) 
 			written += int64(take)
 			data = data[take:]
 			if cut {
+				cur.segmented = true
 				if err := closeSeg(); err != nil {
 					return err
 				}
@@ -262,6 +266,7 @@ func (b *batchRun) cutSegments(ctx context.Context, in *input, emit func(*unit) 
 		}
 	}
 	if seg != nil {
+		cur.segmented = cur.parts[0].firstLine > 1
 		return closeSeg()
 	}
 	return nil
@@ -512,9 +517,15 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 		}
 	}
 	c := b.checks()
-	copyLake := fmt.Sprintf("COPY (%s) TO %s ("+warehouse.ParquetOptions+", PARTITION_BY (status, date))",
-		c.lakeQuery(b.rawRelation(u, names, t.parts, t.rejects)), warehouse.Quote(dir))
-	if _, err := conn.ExecContext(ctx, copyLake); err != nil {
+	lake := c.lakeQuery(b.rawRelation(u, names, t.parts, t.rejects))
+	copyLake := fmt.Sprintf("COPY (%s) TO %s ("+warehouse.ParquetOptions+", PARTITION_BY (status, date))", lake, warehouse.Quote(dir))
+	var err error
+	if u.segmented {
+		err = writeByDays(ctx, conn, lake, dir)
+	} else {
+		_, err = conn.ExecContext(ctx, copyLake)
+	}
+	if err != nil {
 		out.err = readError(b.src, err)
 		return out
 	}
@@ -585,6 +596,61 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 		}
 	}
 	return out
+}
+
+// daysPerWrite bounds the day partitions one statement of writeByDays has
+// open: each holds buffers of its own (about half a MiB measured), so a unit
+// spanning two years at once needs far more memory than its rows.
+const daysPerWrite = 32
+
+// writeByDays stages a unit's rows, partitioned like readUnit's COPY, in
+// memory bounded by daysPerWrite rather than by the days the unit spans: the
+// rows are written to one file first, then partitioned a few days per
+// statement. One pass more than the single COPY, so only segments of large
+// inputs take it.
+func writeByDays(ctx context.Context, conn *sql.Conn, lake, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	all := filepath.Join(dir, "unpartitioned.parquet")
+	defer os.Remove(all)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s ("+warehouse.ParquetOptions+")", lake, warehouse.Quote(all))); err != nil {
+		return err
+	}
+	rows := fmt.Sprintf("read_parquet(%s, hive_partitioning=false)", warehouse.Quote(all))
+	var days []string
+	dayRows, err := conn.QueryContext(ctx, "SELECT DISTINCT coalesce(CAST(date AS VARCHAR), '') AS d FROM "+rows+" ORDER BY d")
+	if err != nil {
+		return err
+	}
+	for dayRows.Next() {
+		var d string
+		if err := dayRows.Scan(&d); err != nil {
+			dayRows.Close()
+			return err
+		}
+		days = append(days, d)
+	}
+	dayRows.Close()
+	if err := dayRows.Err(); err != nil {
+		return err
+	}
+	for i := 0; i < len(days); i += daysPerWrite {
+		chunk := days[i:min(i+daysPerWrite, len(days))]
+		in := make([]string, len(chunk))
+		for j, d := range chunk {
+			in[j] = warehouse.Quote(d)
+		}
+		stmt := fmt.Sprintf("COPY (SELECT * FROM %s WHERE coalesce(CAST(date AS VARCHAR), '') IN (%s)) TO %s ("+warehouse.ParquetOptions+", PARTITION_BY (status, date), APPEND)",
+			rows, strings.Join(in, ", "), warehouse.Quote(dir))
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *unitOutcome) readerRejects() int64 {
