@@ -16,7 +16,7 @@ sources:
 func TestFieldErrorsNameThePathTheLineAndTheFix(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
-		line         int
+		line             int
 	}{
 		{"unknown top-level key", base + "warehuose: {}\n", "config c.yaml: warehuose at line 6: unknown key; did you mean `warehouse`?", 6},
 		{"unknown nested key", base + "    csv: {delimter: ';'}\n", "config c.yaml: sources[0].csv.delimter at line 6: unknown key; did you mean `delimiter`?", 6},
