@@ -7,7 +7,6 @@
 package config
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -15,8 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -183,15 +184,20 @@ type Rule struct {
 // Range is an inclusive score range written as [lo, hi] or a single score.
 type Range [2]int
 
+const rangeHint = `write [lo, hi], "lo-hi" or a single score`
+
 // UnmarshalYAML accepts "4-5", [4, 5] or 4.
 func (r *Range) UnmarshalYAML(n *yaml.Node) error {
 	var pair []int
 	if n.Kind == yaml.SequenceNode {
 		if err := n.Decode(&pair); err != nil || len(pair) != 2 {
-			return fmt.Errorf("line %d: a score range is [lo, hi], \"lo-hi\" or a single score", n.Line)
+			return &valueError{"a list that is not two scores", rangeHint}
 		}
 		*r = Range{pair[0], pair[1]}
 		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return &valueError{describe(n) + ", not a score range", rangeHint}
 	}
 	var lo, hi int
 	if _, err := fmt.Sscanf(n.Value, "%d-%d", &lo, &hi); err == nil {
@@ -202,7 +208,7 @@ func (r *Range) UnmarshalYAML(n *yaml.Node) error {
 		*r = Range{lo, lo}
 		return nil
 	}
-	return fmt.Errorf("line %d: %q is not a score range; write [lo, hi], \"lo-hi\" or a single score", n.Line, n.Value)
+	return &valueError{fmt.Sprintf("%q is not a score range", n.Value), rangeHint}
 }
 
 // Warehouse holds DuckDB engine settings.
@@ -307,6 +313,9 @@ type Duration time.Duration
 
 // UnmarshalYAML parses Go duration syntax plus a "d" suffix for days.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &valueError{describe(n) + ", not a duration", "write e.g. 90s, 10m, 2h or 7d"}
+	}
 	v := n.Value
 	if strings.HasSuffix(v, "d") {
 		var days int
@@ -317,7 +326,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	parsed, err := time.ParseDuration(v)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration; write e.g. 90s, 10m, 2h or 7d", n.Line, v)
+		return &valueError{fmt.Sprintf("%q is not a duration", v), "write e.g. 90s, 10m, 2h or 7d"}
 	}
 	*d = Duration(parsed)
 	return nil
@@ -393,16 +402,12 @@ func Load(path, dataDir string) (*Config, error) {
 // Parse decodes and validates a configuration; path is used in errors and to
 // resolve relative source paths.
 func Parse(raw []byte, path string) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, &Error{Path: path, Msg: cleanYAMLError(err), Hint: "compare with the reference in the README or `custmart init`"}
+	c, lines, ce := decode(raw)
+	if ce != nil {
+		ce.Path = path
+		return nil, ce
 	}
 	c.Path = path
-	if c.Version != CurrentVersion {
-		return nil, &Error{Path: path, Field: "version", Msg: fmt.Sprintf("version %d is not supported", c.Version), Hint: "write `version: 1` at the top of the file"}
-	}
 	base := filepath.Dir(path)
 	for _, p := range []*string{&c.Serve.TLSCert, &c.Serve.TLSKey} {
 		if *p != "" && !filepath.IsAbs(*p) {
@@ -424,14 +429,53 @@ func Parse(raw []byte, path string) (*Config, error) {
 		var ce *Error
 		if errors.As(err, &ce) {
 			ce.Path = path
+			if ce.Line == 0 {
+				ce.Line = lines.nearestLine(ce.Field)
+			}
 		}
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
-func cleanYAMLError(err error) string {
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+// decode reads raw into a Config after checking its keys, value types and
+// version against the document, so that each problem names its field and
+// line; lines holds the line of every field the file gives.
+func decode(raw []byte) (c *Config, lines *checker, ce *Error) {
+	root, ce := readDocument(raw)
+	if ce != nil {
+		return nil, nil, ce
+	}
+	if ce := checkVersion(root); ce != nil {
+		return nil, nil, ce
+	}
+	lines = &checker{lines: map[string]int{}}
+	if ce := lines.check(root, reflect.TypeFor[Config](), ""); ce != nil {
+		return nil, nil, ce
+	}
+	c = &Config{}
+	if err := root.Decode(c); err != nil {
+		line, msg := cleanYAMLError(err)
+		return nil, nil, &Error{Line: line, Msg: msg, Hint: "compare with the reference in the README or `custmart init`"}
+	}
+	return c, lines, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// cleanYAMLError splits a yaml.v3 error into its line (0 when it names
+// none) and its message without the "yaml: " prefix.
+func cleanYAMLError(err error) (line int, msg string) {
+	msg = strings.TrimPrefix(err.Error(), "yaml: ")
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	return line, msg
 }
 
 func (c *Config) applyDefaults() {
@@ -950,26 +994,35 @@ func (c *Config) Source(name string) (Source, bool) {
 	return Source{}, false
 }
 
-// Error is a configuration problem with the field at fault and the fix.
+// Error is a configuration problem with the field at fault, its line in the
+// file when known, and the fix.
 type Error struct {
 	Path  string
 	Field string
+	Line  int
 	Msg   string
 	Hint  string
 }
 
+// Error reads "config custmart.yaml: sources[0].csv.delimter at line 9:
+// unknown key; did you mean `delimiter`?".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("config")
 	if e.Path != "" {
 		b.WriteString(" " + e.Path)
 	}
-	if e.Field != "" {
+	switch {
+	case e.Field != "" && e.Line > 0:
+		fmt.Fprintf(&b, ": %s at line %d", e.Field, e.Line)
+	case e.Field != "":
 		b.WriteString(": " + e.Field)
+	case e.Line > 0:
+		fmt.Fprintf(&b, ": line %d", e.Line)
 	}
 	b.WriteString(": " + e.Msg)
 	if e.Hint != "" {
-		b.WriteString(" (" + e.Hint + ")")
+		b.WriteString("; " + e.Hint)
 	}
 	return b.String()
 }
