@@ -142,13 +142,13 @@ func printIngest(w io.Writer, r lake.Report, dryRun bool) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "source\tfile\tstatus\tread\tloaded\tquarantined\tduplicate\treasons")
+	fmt.Fprintln(tw, "source\tfile\tstatus\tread\tloaded\tquarantined\tduplicate\trejected\treasons")
 	for _, f := range r.Files {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", f.Source, filepath.Base(f.File), f.Status,
-			f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate, reasonList(f.Reasons))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", f.Source, filepath.Base(f.File), f.Status,
+			f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate, f.RowsRejected, reasonList(f.Reasons))
 	}
 	read, loaded, quarantined, dup := r.Totals()
-	fmt.Fprintf(tw, "total\t%d files\t\t%d\t%d\t%d\t%d\t\n", len(r.Files), read, loaded, quarantined, dup)
+	fmt.Fprintf(tw, "total\t%d files\t\t%d\t%d\t%d\t%d\t%d\t\n", len(r.Files), read, loaded, quarantined, dup, r.Rejected())
 	tw.Flush()
 	if !dryRun {
 		return
@@ -204,8 +204,12 @@ func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
 	for _, f := range out.Ingest.Files {
 		statuses[f.Status]++
 	}
-	fmt.Fprintf(w, "ingest     %d files (%d loaded, %d already in the lake): %d rows read, %d loaded, %d quarantined, %d duplicate\n",
+	fmt.Fprintf(w, "ingest     %d files (%d loaded, %d already in the lake): %d rows read, %d loaded, %d quarantined, %d duplicate",
 		len(out.Ingest.Files), statuses[lake.FileLoaded], statuses[lake.FileSkipped], read, loaded, quarantined, dup)
+	if rejected := out.Ingest.Rejected(); rejected > 0 {
+		fmt.Fprintf(w, ", %d rejected", rejected)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "transform  %d models\n", len(out.Transform.Models))
 	printTransform(w, out)
 	fmt.Fprintf(w, "publish    version %s, %d marts in %s\n\n", out.Published.Version, len(out.Published.Marts), a.layout().Version(out.Published.Version))

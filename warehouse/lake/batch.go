@@ -178,8 +178,12 @@ func (b *batchRun) read(ctx context.Context, conn *sql.Conn, u *unit) {
 func (b *batchRun) finish(ctx context.Context, conn *sql.Conn, m *Manifest) ([]FileResult, error) {
 	entries := slices.Clone(b.early)
 	loaded := map[string]bool{}
+	// quarantined are the inputs whose rejected rows go to quarantine:
+	// those read whole, loaded or not, so that a refused file shows why.
+	var quarantined []string
 	for _, in := range b.inputs {
 		e := FileEntry{File: in.name, Checksum: in.checksum, Size: in.size, Replaces: in.replaces, Reasons: map[string]int64{}}
+		var unclosedQuote int64
 		for _, o := range b.outcomes {
 			if c, ok := o.counts[in.name]; ok {
 				e.RowsLoaded += c.ok
@@ -187,28 +191,47 @@ func (b *batchRun) finish(ctx context.Context, conn *sql.Conn, m *Manifest) ([]F
 					e.Reasons[k] += v
 					e.RowsQuarantined += v
 				}
+				e.Lines += c.lines
+				e.QuarantinedLines += c.rejectedLines
+				if c.unclosedQuoteLine > 0 && (unclosedQuote == 0 || c.unclosedQuoteLine < unclosedQuote) {
+					unclosedQuote = c.unclosedQuoteLine
+				}
 			}
 		}
 		e.RowsRead = e.RowsLoaded + e.RowsQuarantined
-		share := 0.0
-		if e.RowsRead > 0 {
-			share = float64(e.RowsQuarantined) / float64(e.RowsRead)
+		if e.Lines == 0 { // typed inputs: a row is a line
+			e.Lines, e.QuarantinedLines = e.RowsRead, e.RowsQuarantined
 		}
-		switch err := in.failure(); {
+		// The share is over physical lines: a record that swallowed many
+		// lines weighs as many.
+		share := 0.0
+		if e.Lines > 0 {
+			share = float64(e.QuarantinedLines) / float64(e.Lines)
+		}
+		err := in.failure()
+		switch {
 		case err != nil:
 			e.Status, e.Error = StatusFailed, err.Error()
 		case e.RowsRead == 0:
 			e.Status, e.Error = StatusFailed, b.noRowsMessage(in)
+		case unclosedQuote > 0:
+			e.Status = StatusFailed
+			e.Error = fmt.Sprintf("%s line %d: a quoted value starts on this line and its quote is never closed, so the reader took the rest of the file as one value; nothing was loaded from it. Close or double the quote on that line and ingest again (or set csv.quote of source %s if the file does not quote values)",
+				in.name, unclosedQuote, b.src.Name)
 		case share > *b.src.MaxQuarantineShare:
 			e.Status = StatusFailed
-			e.Error = fmt.Sprintf("%s: %.1f%% of %d rows rejected (%s), over the %.1f%% limit, so nothing was loaded from it; fix the file or the mapping, or raise max_quarantine_share of source %s (`custmart ingest --dry-run` lists the reasons)",
-				in.name, share*100, e.RowsRead, formatReasons(e.Reasons), *b.src.MaxQuarantineShare*100, b.src.Name)
+			e.Error = fmt.Sprintf("%s: %.1f%% of %d lines rejected (%s), over the %.1f%% limit, so nothing was loaded from it; fix the file or the mapping, or raise max_quarantine_share of source %s (`custmart ingest --dry-run` lists the reasons; the rejected rows are in the quarantine mart)",
+				in.name, share*100, e.Lines, formatReasons(e.Reasons), *b.src.MaxQuarantineShare*100, b.src.Name)
 		default:
 			e.Status = StatusLoaded
 			loaded[in.name] = true
 		}
+		if err == nil && e.RowsQuarantined > 0 {
+			quarantined = append(quarantined, in.name)
+		}
 		if e.Status != StatusLoaded {
-			e.RowsLoaded = 0
+			// read = loaded + quarantined + duplicate + rejected
+			e.RowsRejected, e.RowsLoaded = e.RowsLoaded, 0
 		}
 		entries = append(entries, e)
 	}
@@ -239,7 +262,7 @@ func (b *batchRun) finish(ctx context.Context, conn *sql.Conn, m *Manifest) ([]F
 	results := make([]FileResult, len(entries))
 	for i, e := range entries {
 		results[i] = FileResult{Source: b.src.Name, File: e.File, BatchID: b.id, RowsRead: e.RowsRead,
-			RowsLoaded: e.RowsLoaded, RowsQuarantined: e.RowsQuarantined, RowsDuplicate: e.RowsDuplicate,
+			RowsLoaded: e.RowsLoaded, RowsQuarantined: e.RowsQuarantined, RowsDuplicate: e.RowsDuplicate, RowsRejected: e.RowsRejected,
 			Bytes: e.Size, Reasons: e.Reasons, Message: e.Error, Status: FileLoaded}
 		switch {
 		case e.Status == StatusFailed:
@@ -254,13 +277,62 @@ func (b *batchRun) finish(ctx context.Context, conn *sql.Conn, m *Manifest) ([]F
 	batch := Batch{BatchID: b.id, Source: b.src.Name, Files: entries, StartedAt: b.startedAt,
 		WatermarkFrom: b.watermarkFrom, WatermarkTo: b.watermarkTo}
 	if len(loaded) == 0 {
-		batch.Status, batch.FinishedAt = StatusFailed, time.Now().UTC()
-		return results, m.record(batch)
+		if err := b.commitFailed(ctx, conn, m, &batch, quarantined); err != nil {
+			return nil, err
+		}
+		return results, nil
 	}
-	if err := b.commit(ctx, conn, m, &batch, loaded); err != nil {
+	if err := b.commit(ctx, conn, m, &batch, quarantined); err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+// commitFailed records a batch that loads nothing, with the quarantine of
+// its inputs that were read, so the user sees why they were refused.
+func (b *batchRun) commitFailed(ctx context.Context, conn *sql.Conn, m *Manifest, batch *Batch, quarantined []string) error {
+	batch.Status = StatusFailed
+	if err := b.stageQuarantine(ctx, conn, batch, quarantined); err != nil {
+		return err
+	}
+	if len(batch.Moves) > 0 {
+		if err := syncFS(b.stage); err != nil {
+			return fmt.Errorf("sync staged batch %s: %w", b.id, err)
+		}
+	}
+	batch.FinishedAt = time.Now().UTC()
+	if err := m.record(*batch); err != nil {
+		return err
+	}
+	if len(batch.Moves) == 0 {
+		return nil
+	}
+	b.committed = true // from here on recovery rolls forward
+	if err := m.apply(*batch); err != nil {
+		return fmt.Errorf("apply batch %s (the next ingest or transform completes it): %w", b.id, err)
+	}
+	return nil
+}
+
+// stageQuarantine writes the rejected rows of the given inputs into one
+// quarantine file of the batch, in file and line order, and plans its move.
+func (b *batchRun) stageQuarantine(ctx context.Context, conn *sql.Conn, batch *Batch, inputs []string) error {
+	var staged []string
+	for _, o := range b.outcomes {
+		staged = append(staged, o.quarantine...)
+	}
+	if len(staged) == 0 || len(inputs) == 0 {
+		return nil
+	}
+	target := filepath.Join(b.stage, "quarantine.parquet")
+	stmt := fmt.Sprintf(`COPY (SELECT %s FROM read_parquet(%s, hive_partitioning=false, union_by_name=true)
+  WHERE file IN (SELECT unnest(%s)) ORDER BY file, line) TO %s (`+warehouse.ParquetOptions+`)`,
+		quarantineSelect, fileList(staged), fileList(inputs), warehouse.Quote(target))
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("stage quarantine of batch %s: %w", b.id, err)
+	}
+	batch.Moves = append(batch.Moves, b.move(target, filepath.Join("quarantine", b.id+".parquet")))
+	return nil
 }
 
 func (b *batchRun) noRowsMessage(in *input) string {
@@ -533,25 +605,10 @@ func formatReasons(reasons map[string]int64) string {
 // commit stages the quarantine and the rewrites of replaced files, plans the
 // moves into the lake, makes everything durable, writes the manifest record
 // (the commit point) and moves the files into place.
-func (b *batchRun) commit(ctx context.Context, conn *sql.Conn, m *Manifest, batch *Batch, loaded map[string]bool) error {
+func (b *batchRun) commit(ctx context.Context, conn *sql.Conn, m *Manifest, batch *Batch, quarantined []string) error {
 	start := time.Now()
-	var quarantine []string
-	for _, o := range b.outcomes {
-		quarantine = append(quarantine, o.quarantine...)
-	}
-	var names []string
-	for name := range loaded {
-		names = append(names, name)
-	}
-	if len(quarantine) > 0 {
-		target := filepath.Join(b.stage, "quarantine.parquet")
-		stmt := fmt.Sprintf(`COPY (SELECT %s FROM read_parquet(%s, hive_partitioning=false)
-  WHERE file IN (SELECT unnest(%s)) ORDER BY file, line) TO %s (`+warehouse.ParquetOptions+`)`,
-			quarantineColumns, fileList(quarantine), fileList(names), warehouse.Quote(target))
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("stage quarantine of batch %s: %w", b.id, err)
-		}
-		batch.Moves = append(batch.Moves, b.move(target, filepath.Join("quarantine", b.id+".parquet")))
+	if err := b.stageQuarantine(ctx, conn, batch, quarantined); err != nil {
+		return err
 	}
 	days := map[string]bool{}
 	for _, o := range b.outcomes {

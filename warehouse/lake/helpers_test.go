@@ -177,12 +177,11 @@ func checkReconciled(t *testing.T, r lake.Report) {
 		if f.Status == lake.FileSkipped || f.Status == lake.FileChanged {
 			continue
 		}
-		loaded := f.RowsLoaded
-		if f.Status == lake.FileFailed && f.RowsRead > 0 {
-			loaded = f.RowsRead - f.RowsQuarantined - f.RowsDuplicate
+		if f.Status == lake.FileFailed && f.RowsLoaded != 0 {
+			t.Errorf("%s: failed but %d rows loaded", f.File, f.RowsLoaded)
 		}
-		if f.RowsRead != loaded+f.RowsQuarantined+f.RowsDuplicate {
-			t.Errorf("%s: read %d != loaded %d + quarantined %d + duplicate %d", f.File, f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate)
+		if f.RowsRead != f.RowsLoaded+f.RowsQuarantined+f.RowsDuplicate+f.RowsRejected {
+			t.Errorf("%s: read %d != loaded %d + quarantined %d + duplicate %d + rejected %d", f.File, f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate, f.RowsRejected)
 		}
 		var reasons int64
 		for _, n := range f.Reasons {

@@ -65,6 +65,7 @@ type FileResult struct {
 	RowsLoaded      int64
 	RowsQuarantined int64
 	RowsDuplicate   int64
+	RowsRejected    int64
 	Bytes           int64
 	Reasons         map[string]int64
 	Message         string
@@ -76,6 +77,15 @@ type Report struct {
 	// Skipped are the matched paths that are not files (directories,
 	// symlink loops, devices), each with why.
 	Skipped []string
+}
+
+// Rejected sums the valid rows of files that did not load.
+func (r Report) Rejected() int64 {
+	var n int64
+	for _, f := range r.Files {
+		n += f.RowsRejected
+	}
+	return n
 }
 
 // Totals sums the row counts of all files.

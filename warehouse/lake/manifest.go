@@ -47,17 +47,26 @@ type Batch struct {
 
 // FileEntry is what one input file became.
 type FileEntry struct {
-	File            string           `json:"file"`
-	Checksum        string           `json:"checksum"`
-	Size            int64            `json:"size"`
-	Status          string           `json:"status"`
-	RowsRead        int64            `json:"rows_read"`
-	RowsLoaded      int64            `json:"rows_loaded"`
-	RowsQuarantined int64            `json:"rows_quarantined"`
-	RowsDuplicate   int64            `json:"rows_duplicate"`
-	AmountLoaded    string           `json:"amount_loaded"`
-	Reasons         map[string]int64 `json:"reasons,omitempty"`
-	Dates           []string         `json:"dates,omitempty"`
+	File            string `json:"file"`
+	Checksum        string `json:"checksum"`
+	Size            int64  `json:"size"`
+	Status          string `json:"status"`
+	RowsRead        int64  `json:"rows_read"`
+	RowsLoaded      int64  `json:"rows_loaded"`
+	RowsQuarantined int64  `json:"rows_quarantined"`
+	RowsDuplicate   int64  `json:"rows_duplicate"`
+	// RowsRejected are the valid rows of a file that did not load (over the
+	// quarantine share, an unclosed quote): read = loaded + quarantined +
+	// duplicate + rejected.
+	RowsRejected int64 `json:"rows_rejected"`
+	// Lines are the file's physical data lines, QuarantinedLines those its
+	// quarantined rows span; their ratio is checked against
+	// max_quarantine_share.
+	Lines            int64            `json:"lines,omitempty"`
+	QuarantinedLines int64            `json:"quarantined_lines,omitempty"`
+	AmountLoaded     string           `json:"amount_loaded"`
+	Reasons          map[string]int64 `json:"reasons,omitempty"`
+	Dates            []string         `json:"dates,omitempty"`
 	// Replaces is the batch that held this file's previous content.
 	Replaces string `json:"replaces,omitempty"`
 	Error    string `json:"error,omitempty"`
@@ -182,7 +191,8 @@ func Recover(l warehouse.Layout) error {
 	}
 	for _, e := range entries {
 		dir := filepath.Join(l.Staging(), e.Name())
-		if b, ok := m.find(e.Name()); ok && b.Status == StatusCommitted {
+		// A failed batch commits its quarantine alone.
+		if b, ok := m.find(e.Name()); ok && (b.Status == StatusCommitted || b.Status == StatusFailed && len(b.Moves) > 0) {
 			if err := m.apply(b); err != nil {
 				return fmt.Errorf("roll forward batch %s: %w", b.BatchID, err)
 			}

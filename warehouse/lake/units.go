@@ -84,6 +84,12 @@ type inputCounts struct {
 	ok      int64            // valid rows staged
 	reasons map[string]int64 // rejected rows by reason code
 	rejects int64            // rows the CSV reader rejected (part of reasons)
+	// lines are the physical data lines of a text input (no header, no
+	// trailing blank lines), rejectedLines those the rejected rows span: a
+	// record can span many (quoted line breaks, an unclosed quote).
+	lines, rejectedLines int64
+	// unclosedQuoteLine is the first line of a quote never closed, 0 if none.
+	unclosedQuoteLine int64
 }
 
 func (o *unitOutcome) count(input string) *inputCounts {
@@ -515,6 +521,9 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 		if out.err = b.createParts(ctx, conn, u, t.parts); out.err != nil {
 			return out
 		}
+		for _, p := range u.parts {
+			out.count(p.in.name).lines += b.expectedRows(u, p)
+		}
 	}
 	c := b.checks()
 	lake := c.lakeQuery(b.rawRelation(u, names, t.parts, t.rejects))
@@ -578,6 +587,11 @@ func (b *batchRun) readUnit(ctx context.Context, conn *sql.Conn, u *unit) (out *
 			return out
 		}
 		out.quarantine = append(out.quarantine, path)
+		if text {
+			if out.err = countCheckedLines(ctx, conn, path, out); out.err != nil {
+				return out
+			}
+		}
 	}
 	if out.readerRejects() > 0 {
 		path := filepath.Join(dir, "quarantine-reader.parquet")
@@ -680,12 +694,16 @@ func stagedOK(statuses []stagedStatus) []stagedFile {
 	return out
 }
 
-// readerRejects counts, per input, the rows the CSV reader rejected.
+// readerRejects counts, per input, the rows the CSV reader rejected, the
+// physical lines they span, and the first line of an unclosed quote.
 func (b *batchRun) readerRejects(ctx context.Context, conn *sql.Conn, t unitTables, out *unitOutcome) error {
-	rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT p.input, %s AS reason, count(*) FROM (
-  SELECT s.file_path AS path, r.line, min_by(r.error_type, r.column_idx) AS error_type
-  FROM %s r JOIN %s s USING (scan_id, file_id) GROUP BY ALL) e JOIN %s p ON p.path = e.path GROUP BY ALL`,
-		strings.ReplaceAll(readerReasonSQL, "error_type", "e.error_type"),
+	rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT p.input, reason, count(*), sum(span)::BIGINT,
+  coalesce(min(p.first_line - 1 + line) FILTER (WHERE reason = 'unclosed_quote'), 0)::BIGINT
+FROM (SELECT *, %s AS reason, %s AS span FROM (
+  SELECT s.file_path AS path, r.line, min_by(r.error_type, r.column_idx) AS error_type,
+    ltrim(min_by(r.csv_line, r.column_idx), E'\r\n') AS raw
+  FROM %s r JOIN %s s USING (scan_id, file_id) GROUP BY ALL)) e JOIN %s p ON p.path = e.path GROUP BY ALL`,
+		readerReason("error_type", "raw"), lineSpan("raw"),
 		warehouse.Ident(t.rejects), warehouse.Ident(t.rejects+"_scan"), warehouse.Ident(t.parts)))
 	if err != nil {
 		return fmt.Errorf("count rejected rows: %w", err)
@@ -693,13 +711,37 @@ func (b *batchRun) readerRejects(ctx context.Context, conn *sql.Conn, t unitTabl
 	defer rows.Close()
 	for rows.Next() {
 		var input, reason string
-		var n int64
-		if err := rows.Scan(&input, &reason, &n); err != nil {
+		var n, span, unclosed int64
+		if err := rows.Scan(&input, &reason, &n, &span, &unclosed); err != nil {
 			return err
 		}
 		c := out.count(input)
 		c.reasons[reason] += n
 		c.rejects += n
+		c.rejectedLines += span
+		if unclosed > 0 && (c.unclosedQuoteLine == 0 || unclosed < c.unclosedQuoteLine) {
+			c.unclosedQuoteLine = unclosed
+		}
+	}
+	return rows.Err()
+}
+
+// countCheckedLines adds, per input, the physical lines the rows in a
+// staged quarantine file of check rejects span.
+func countCheckedLines(ctx context.Context, conn *sql.Conn, path string, out *unitOutcome) error {
+	rows, err := conn.QueryContext(ctx, fmt.Sprintf("SELECT file, sum(%s)::BIGINT FROM read_parquet(%s) GROUP BY 1",
+		lineSpan("raw"), warehouse.Quote(path)))
+	if err != nil {
+		return fmt.Errorf("count rejected lines: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var input string
+		var span int64
+		if err := rows.Scan(&input, &span); err != nil {
+			return err
+		}
+		out.count(input).rejectedLines += span
 	}
 	return rows.Err()
 }

@@ -18,10 +18,10 @@ var LakeColumns = []string{
 	"source_file", "source_line",
 }
 
-// Reason codes of quarantined rows. The first three come from the CSV
+// Reason codes of quarantined rows. The first four come from the CSV
 // reader, bad_json from the JSON Lines split; the others are the checks.
 var ReasonCodes = []string{
-	"invalid_utf8", "bad_column_count", "malformed_row", "bad_json",
+	"invalid_utf8", "bad_column_count", "malformed_row", "unclosed_quote", "bad_json",
 	"missing_customer_id", "missing_ts", "bad_ts", "ts_in_future", "ts_before_floor",
 	"missing_amount", "bad_amount", "bad_quantity", "bad_unit_price", "bad_currency",
 }
@@ -33,11 +33,21 @@ const (
 	statusBlank = "blank"
 )
 
-// readerReasonSQL maps DuckDB CSV reject types to reason codes.
-const readerReasonSQL = `CASE
-  WHEN error_type = 'INVALID ENCODING' OR error_type ILIKE '%unicode%' THEN 'invalid_utf8'
-  WHEN error_type IN ('TOO MANY COLUMNS', 'MISSING COLUMNS') THEN 'bad_column_count'
-  ELSE 'malformed_row' END`
+// readerReason maps a DuckDB CSV reject type to a reason code. An
+// unterminated quote makes the reader take the rest of the input as one
+// value: such a reject spans several lines and is unclosed_quote.
+func readerReason(errorType, raw string) string {
+	return fmt.Sprintf(`CASE
+  WHEN %[1]s = 'INVALID ENCODING' OR %[1]s ILIKE '%%unicode%%' THEN 'invalid_utf8'
+  WHEN %[1]s IN ('TOO MANY COLUMNS', 'MISSING COLUMNS') THEN 'bad_column_count'
+  WHEN %[1]s = 'UNQUOTED VALUE' AND contains(rtrim(%[2]s, E'\r\n'), E'\n') THEN 'unclosed_quote'
+  ELSE 'malformed_row' END`, errorType, raw)
+}
+
+// lineSpan is the SQL of the physical lines a raw record spans.
+func lineSpan(raw string) string {
+	return fmt.Sprintf(`(length(rtrim(%[1]s, E'\r\n')) - length(replace(rtrim(%[1]s, E'\r\n'), E'\n', '')) + 1)`, raw)
+}
 
 // checks renders the validation of a source's rows. Over a raw relation with
 // file (the input as recorded in the lake), line, raw, reader_reason and one
@@ -176,8 +186,9 @@ func (c checks) lakeQuery(raw string) string {
 FROM checked`, c.refund(), warehouse.Quote(c.src.Name), warehouse.Quote(c.batchID))
 }
 
-// quarantineColumns is the schema of quarantine files.
-const quarantineColumns = "source, file, line, raw, reason_code, message, batch_id, quarantined_at"
+// quarantineSelect is the schema of quarantine files, with line as BIGINT
+// whatever the staged files held.
+const quarantineSelect = "source, file, CAST(line AS BIGINT) AS line, raw, reason_code, message, batch_id, quarantined_at"
 
 func (c checks) stamp() string {
 	return "TIMESTAMP " + warehouse.Quote(c.at.UTC().Format("2006-01-02 15:04:05.000000"))
@@ -238,7 +249,7 @@ FROM (
     min_by(r.error_message, r.column_idx) AS error_message
   FROM %[6]s r JOIN %[7]s s USING (scan_id, file_id) GROUP BY ALL) e
 JOIN %[8]s p ON p.path = e.path%[9]s`,
-		warehouse.Quote(c.src.Name), line, strings.ReplaceAll(readerReasonSQL, "error_type", "e.error_type"),
+		warehouse.Quote(c.src.Name), line, readerReason("e.error_type", "e.raw"),
 		warehouse.Quote(c.batchID), c.stamp(), warehouse.Ident(rejects), warehouse.Ident(rejects+"_scan"),
 		warehouse.Ident(parts), join)
 }

@@ -129,18 +129,18 @@ func TestQuarantineThresholdLoadsNothingFromTheFile(t *testing.T) {
 	e := newEnv(t)
 	inbox := e.copyBroken("01-clean.csv", "12-threshold-ok.csv", "13-threshold-fail.csv")
 	report, err := e.ingest(e.shopSource(inbox, ""))
-	if err == nil || !strings.Contains(err.Error(), "13-threshold-fail.csv: 10.0% of 20 rows rejected (bad_amount=1 missing_customer_id=1), over the 5.0% limit") {
+	if err == nil || !strings.Contains(err.Error(), "13-threshold-fail.csv: 10.0% of 20 lines rejected (bad_amount=1 missing_customer_id=1), over the 5.0% limit") {
 		t.Fatalf("want a failure naming the file and the share, got %v", err)
 	}
 	checkReconciled(t, report)
 	for name, want := range map[string][4]int64{
-		"01-clean.csv":          {8, 8, 0},
-		"12-threshold-ok.csv":   {20, 19, 1},
-		"13-threshold-fail.csv": {20, 0, 2},
+		"01-clean.csv":          {8, 8, 0, 0},
+		"12-threshold-ok.csv":   {20, 19, 1, 0},
+		"13-threshold-fail.csv": {20, 0, 2, 18},
 	} {
 		f := fileResult(t, report, name)
-		if f.RowsRead != want[0] || f.RowsLoaded != want[1] || f.RowsQuarantined != want[2] {
-			t.Errorf("%s: read=%d loaded=%d quarantined=%d, want %v", name, f.RowsRead, f.RowsLoaded, f.RowsQuarantined, want)
+		if f.RowsRead != want[0] || f.RowsLoaded != want[1] || f.RowsQuarantined != want[2] || f.RowsRejected != want[3] {
+			t.Errorf("%s: read=%d loaded=%d quarantined=%d rejected=%d, want %v", name, f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsRejected, want)
 		}
 	}
 	if f := fileResult(t, report, "13-threshold-fail.csv"); f.Status != lake.FileFailed {
@@ -150,8 +150,10 @@ func TestQuarantineThresholdLoadsNothingFromTheFile(t *testing.T) {
 	if want := []string{"01-clean.csv|8", "12-threshold-ok.csv|19"}; !slices.Equal(got, want) {
 		t.Errorf("lake by file %v, want %v", got, want)
 	}
-	if got := e.queryStrings("SELECT count(*) FROM " + e.quarantineRel() + " WHERE file LIKE '%13-threshold%'"); got[0] != "0" {
-		t.Errorf("quarantine holds %s rows of the failed file", got[0])
+	// The refused file's bad rows are in quarantine, so the user sees why.
+	got = e.queryStrings("SELECT line || ' ' || reason_code FROM " + e.quarantineRel() + " WHERE file LIKE '%13-threshold%' ORDER BY line")
+	if want := []string{"20 bad_amount", "21 missing_customer_id"}; !slices.Equal(got, want) {
+		t.Errorf("quarantine of the failed file %v, want %v", got, want)
 	}
 	// Fixed, the file loads on the next run.
 	e.write("13-threshold-fail.csv", []byte(strings.ReplaceAll(strings.ReplaceAll(mustRead(t, filepath.Join(inbox, "13-threshold-fail.csv")), ",bad,", ",10.00,"), "L20,OL20,,", "L20,OL20,K1,")))

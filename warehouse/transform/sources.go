@@ -96,16 +96,13 @@ func defineLakeSources(ctx context.Context, conn *sql.Conn, l warehouse.Layout, 
 		return err
 	}
 	live := map[[2]string]bool{}
-	batchesWithLive := map[string]bool{}
 	for _, lf := range manifest.Live() {
 		live[[2]string{lf.BatchID, lf.File}] = true
-		batchesWithLive[lf.BatchID] = true
 	}
+	// Every batch's quarantine is read, failed ones' too (they show why a
+	// file was refused); the quarantine model keeps what is current.
 	var quarantineFiles []string
 	for _, b := range manifest.Batches() {
-		if !batchesWithLive[b.BatchID] {
-			continue
-		}
 		for _, mv := range b.Moves {
 			if strings.HasPrefix(mv.To, "quarantine") {
 				quarantineFiles = append(quarantineFiles, warehouse.Quote(filepath.Join(l.Lake(), mv.To)))
@@ -122,20 +119,20 @@ func defineLakeSources(ctx context.Context, conn *sql.Conn, l warehouse.Layout, 
 		`CREATE OR REPLACE TEMP TABLE lake_batches (batch_id VARCHAR, source VARCHAR, file VARCHAR, checksum VARCHAR,
   size_bytes BIGINT, status VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT,
   rows_duplicate BIGINT, amount_loaded DECIMAL(18,2), live BOOLEAN, error VARCHAR,
-  started_at TIMESTAMP, finished_at TIMESTAMP)`,
+  started_at TIMESTAMP, finished_at TIMESTAMP, rows_rejected BIGINT)`,
 	}
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("lake sources: %w", err)
 		}
 	}
-	batches := &batchInsert{conn: conn, table: "lake_batches", row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::DECIMAL(18,2), ?, ?, ?, ?)"}
+	batches := &batchInsert{conn: conn, table: "lake_batches", row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::DECIMAL(18,2), ?, ?, ?, ?, ?)"}
 	for _, b := range manifest.Batches() {
 		for _, f := range b.Files {
 			amount := sql.NullString{String: f.AmountLoaded, Valid: f.AmountLoaded != ""}
 			if err := batches.add(ctx, b.BatchID, b.Source, f.File, f.Checksum, f.Size, f.Status, f.RowsRead, f.RowsLoaded,
 				f.RowsQuarantined, f.RowsDuplicate, amount, live[[2]string{b.BatchID, f.File}],
-				nullString(f.Error), b.StartedAt, b.FinishedAt); err != nil {
+				nullString(f.Error), b.StartedAt, b.FinishedAt, f.RowsRejected); err != nil {
 				return fmt.Errorf("lake sources: manifest: %w", err)
 			}
 		}
