@@ -80,6 +80,9 @@ type Source struct {
 	MaxQuarantineShare *float64 `yaml:"max_quarantine_share"`
 	// FutureTolerance accepts timestamps up to this long after the as-of date.
 	FutureTolerance Duration `yaml:"future_tolerance"`
+	// MaxIDLength rejects ids (customer, transaction, order) longer than
+	// this many characters: a value that long is a broken export.
+	MaxIDLength int `yaml:"max_id_length"`
 	// NotBefore rejects timestamps before this date.
 	NotBefore string `yaml:"not_before"`
 }
@@ -507,6 +510,9 @@ func (c *Config) applyDefaults() {
 		if s.FutureTolerance == 0 {
 			s.FutureTolerance = Duration(24 * time.Hour)
 		}
+		if s.MaxIDLength == 0 {
+			s.MaxIDLength = 256
+		}
 		if s.NotBefore == "" {
 			s.NotBefore = "1970-01-01"
 		}
@@ -717,6 +723,9 @@ func (s Source) validate(at string) error {
 		if _, err := regexp.Compile(s.CancellationPattern); err != nil {
 			return fieldErr(at+".cancellation_pattern", err.Error(), "write a valid regular expression")
 		}
+	}
+	if s.MaxIDLength < 0 {
+		return fieldErr(at+".max_id_length", fmt.Sprintf("%d is negative", s.MaxIDLength), "write a length in characters, e.g. 256")
 	}
 	if share := *s.MaxQuarantineShare; share < 0 || share > 1 {
 		return fieldErr(at+".max_quarantine_share", fmt.Sprintf("%g is not a share", share), "use a number between 0 and 1, e.g. 0.05")

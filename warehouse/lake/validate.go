@@ -22,8 +22,8 @@ var LakeColumns = []string{
 // reader, bad_json from the JSON Lines split; the others are the checks.
 var ReasonCodes = []string{
 	"invalid_utf8", "bad_column_count", "malformed_row", "unclosed_quote", "bad_json",
-	"missing_customer_id", "missing_ts", "bad_ts", "ts_in_future", "ts_before_floor",
-	"missing_amount", "bad_amount", "bad_quantity", "bad_unit_price", "bad_currency",
+	"missing_customer_id", "bad_id", "missing_ts", "bad_ts", "ts_in_future", "ts_before_floor",
+	"missing_amount", "bad_amount", "amount_precision", "bad_quantity", "bad_unit_price", "bad_currency",
 }
 
 // Row statuses of the read step besides the reason codes: a valid row, and a
@@ -77,6 +77,11 @@ func (c checks) col(canon string) string {
 	switch {
 	case name == "":
 		return "NULL::VARCHAR"
+	case canon == "customer_id":
+		// Ids are NFC-normalised so that one name typed in two Unicode forms
+		// is one customer; only non-ASCII text can differ.
+		return fmt.Sprintf("NULLIF(CASE WHEN strlen(%[1]s) <> length(%[1]s) THEN nfc_normalize(trim(%[1]s)) WHEN prefix(%[1]s, ' ') OR suffix(%[1]s, ' ') THEN trim(%[1]s) ELSE %[1]s END, '')",
+			warehouse.Ident(name))
 	case trimmed[canon]:
 		// trim removes Unicode space separators; only a value with a blank
 		// at either end or with non-ASCII text can have one, and trimming
@@ -114,10 +119,18 @@ func (c checks) tsParse() string {
 func (c checks) ctes(raw string) string {
 	src := c.src
 	amount := "TRY_CAST(v_amount AS DECIMAL(18,2))"
+	// Text amounts are kept exact: an exponent (1e3) is not an amount, and
+	// more decimals than cents are rejected, never rounded.
+	precise := "false"
+	if !c.typed {
+		amount = "CASE WHEN NOT contains(lower(v_amount), 'e') THEN TRY_CAST(v_amount AS DECIMAL(18,2)) END"
+		precise = "TRY_CAST(v_amount AS DECIMAL(38,10)) <> amount"
+	}
 	amountMissing := "v_amount IS NULL"
 	if src.Columns["amount"] == "" {
 		amount = "TRY_CAST(TRY_CAST(v_quantity AS DECIMAL(18,3)) * TRY_CAST(v_unit_price AS DECIMAL(18,4)) AS DECIMAL(18,2))"
 		amountMissing = "v_quantity IS NULL OR v_unit_price IS NULL"
+		precise = "false"
 	}
 	latest := c.horizon.AddDate(0, 0, 1).Add(src.FutureTolerance.D())
 	currencyCheck := "false"
@@ -144,12 +157,14 @@ checked AS (
   SELECT *, CASE
     WHEN reader_reason IS NOT NULL THEN reader_reason
     WHEN v_customer_id IS NULL THEN 'missing_customer_id'
+    WHEN %[19]s THEN 'bad_id'
     WHEN v_ts IS NULL THEN 'missing_ts'
     WHEN ts IS NULL THEN 'bad_ts'
     WHEN ts >= %[15]s::TIMESTAMP THEN 'ts_in_future'
     WHEN ts < %[16]s::TIMESTAMP THEN 'ts_before_floor'
     WHEN %[17]s THEN 'missing_amount'
     WHEN amount IS NULL THEN 'bad_amount'
+    WHEN %[20]s THEN 'amount_precision'
     WHEN v_quantity IS NOT NULL AND quantity IS NULL THEN 'bad_quantity'
     WHEN v_unit_price IS NOT NULL AND unit_price IS NULL THEN 'bad_unit_price'
     WHEN %[18]s THEN 'bad_currency'
@@ -161,7 +176,24 @@ checked AS (
 		c.col("channel"), c.col("store_id"), c.col("product_id"),
 		c.tsParse(), amount,
 		warehouse.Quote(latest.Format(time.DateTime)), warehouse.Quote(src.NotBefore),
-		amountMissing, currencyCheck)
+		amountMissing, currencyCheck, c.idCheck(), precise)
+}
+
+// idCheck is true for a row with an id too long or holding control
+// characters (a NUL byte, a line break): a broken export, not an id.
+func (c checks) idCheck() string {
+	var parts []string
+	for _, canon := range []string{"customer_id", "transaction_id", "order_id"} {
+		if c.src.Columns[canon] == "" {
+			continue
+		}
+		v := "v_" + canon
+		parts = append(parts, fmt.Sprintf("coalesce(length(%[1]s) > %[2]d OR regexp_matches(%[1]s, '[[:cntrl:]]'), false)", v, c.src.MaxIDLength))
+	}
+	if len(parts) == 0 {
+		return "false"
+	}
+	return strings.Join(parts, " OR ")
 }
 
 func (c checks) refund() string {
@@ -215,6 +247,8 @@ func (c checks) quarantineQuery(raw string, mapping *lineMapping) string {
     WHEN 'ts_before_floor' THEN format('column {}: {} is before not_before %[6]s', %[4]s, c.v_ts)
     WHEN 'missing_amount' THEN format('column {} is empty', %[7]s)
     WHEN 'bad_amount' THEN format('column {}: {} is not an amount', %[7]s, coalesce(c.v_amount, c.v_quantity || ' * ' || c.v_unit_price))
+    WHEN 'bad_id' THEN format('an id is longer than max_id_length %[14]d or holds a control character (columns {}, {}, {})', %[3]s, %[15]s, %[16]s)
+    WHEN 'amount_precision' THEN format('column {}: {} has more decimals than cents; amounts are never rounded', %[7]s, c.v_amount)
     WHEN 'bad_quantity' THEN format('column {}: {} is not a number', %[8]s, c.v_quantity)
     WHEN 'bad_unit_price' THEN format('column {}: {} is not a number', %[9]s, c.v_unit_price)
     WHEN 'bad_currency' THEN format('column {}: {} is not an allowed currency', %[10]s, c.v_currency)
@@ -227,7 +261,7 @@ WHERE c.reason_code IS NOT NULL AND c.reason_code <> 'blank'`,
 		warehouse.Quote(c.src.Name), line,
 		c.name("customer_id"), c.name("ts"), c.horizon.Format(time.DateOnly), c.src.NotBefore,
 		warehouse.Quote(amountName), c.name("quantity"), c.name("unit_price"), c.name("currency"),
-		warehouse.Quote(c.batchID), c.stamp(), join)
+		warehouse.Quote(c.batchID), c.stamp(), join, c.src.MaxIDLength, c.name("transaction_id"), c.name("order_id"))
 }
 
 // rejectsQuery selects the rows the CSV reader itself rejected, from its
