@@ -83,6 +83,9 @@ type Source struct {
 	// MaxIDLength rejects ids (customer, transaction, order) longer than
 	// this many characters: a value that long is a broken export.
 	MaxIDLength int `yaml:"max_id_length"`
+	// IntegralIDs writes customer ids exported as floats (17850.0) as the
+	// integers they are (17850), so they join with the CRM's own ids.
+	IntegralIDs bool `yaml:"integral_ids"`
 	// NotBefore rejects timestamps before this date.
 	NotBefore string `yaml:"not_before"`
 }

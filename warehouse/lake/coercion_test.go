@@ -36,3 +36,18 @@ func TestNoSilentCoercions(t *testing.T) {
 		t.Errorf("lake %q, want %q", got, want)
 	}
 }
+
+// integral_ids turns float-formatted customer ids into the integers they are.
+func TestIntegralIDs(t *testing.T) {
+	e := newEnv(t)
+	csv := "transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n" +
+		"T1,O1,17850.0,2024-01-05 10:00:00,5.00,1,5.00,EUR\n" +
+		"T2,O2,17850,2024-01-05 10:00:00,5.00,1,5.00,EUR\n" +
+		"T3,O3,12.5,2024-01-05 10:00:00,5.00,1,5.00,EUR\n"
+	path := e.write("floats.csv", []byte(csv))
+	e.mustIngest(e.shopSource(filepath.Dir(path), "    integral_ids: true\n"))
+	got := e.queryStrings("SELECT customer_id || ' ' || count(*) FROM " + e.lakeRel() + " GROUP BY customer_id ORDER BY 1")
+	if want := []string{"12.5 1", "17850 2"}; !slices.Equal(got, want) {
+		t.Errorf("lake %q, want %q", got, want)
+	}
+}

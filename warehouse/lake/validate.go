@@ -80,8 +80,12 @@ func (c checks) col(canon string) string {
 	case canon == "customer_id":
 		// Ids are NFC-normalised so that one name typed in two Unicode forms
 		// is one customer; only non-ASCII text can differ.
-		return fmt.Sprintf("NULLIF(CASE WHEN strlen(%[1]s) <> length(%[1]s) THEN nfc_normalize(trim(%[1]s)) WHEN prefix(%[1]s, ' ') OR suffix(%[1]s, ' ') THEN trim(%[1]s) ELSE %[1]s END, '')",
+		id := fmt.Sprintf("NULLIF(CASE WHEN strlen(%[1]s) <> length(%[1]s) THEN nfc_normalize(trim(%[1]s)) WHEN prefix(%[1]s, ' ') OR suffix(%[1]s, ' ') THEN trim(%[1]s) ELSE %[1]s END, '')",
 			warehouse.Ident(name))
+		if c.src.IntegralIDs {
+			id = fmt.Sprintf(`regexp_replace(%s, '^(-?[0-9]+)\.0+$', '\1')`, id)
+		}
+		return id
 	case trimmed[canon]:
 		// trim removes Unicode space separators; only a value with a blank
 		// at either end or with non-ASCII text can have one, and trimming
