@@ -193,13 +193,53 @@ func (in *Ingester) Ingest(ctx context.Context, sources []config.Source) (Report
 		}
 	}
 	if failed := report.Failed(); len(failed) > 0 {
+		return report, fmt.Errorf("ingest: %d input(s) not loaded:\n  %s", len(failed), strings.Join(failureSummary(failed), "\n  "))
+	}
+	return report, nil
+}
+
+// summarizeAbove is how many failed inputs are listed one by one; above it
+// they are grouped by reason (the per-file list is in the log and ingest_log).
+const summarizeAbove = 5
+
+// failureSummary lists the failed inputs' messages, or, when there are many,
+// one line per main reason with the files, rows and one example in full.
+func failureSummary(failed []FileResult) []string {
+	if len(failed) <= summarizeAbove {
 		msgs := make([]string, len(failed))
 		for i, f := range failed {
 			msgs[i] = f.Message
 		}
-		return report, fmt.Errorf("ingest: %d input(s) not loaded:\n  %s", len(failed), strings.Join(msgs, "\n  "))
+		return msgs
 	}
-	return report, nil
+	type group struct {
+		files, rows int64
+		example     string
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, f := range failed {
+		reason, rows := f.Status, int64(0)
+		for k, n := range f.Reasons {
+			if n > rows || n == rows && k < reason {
+				reason, rows = k, n
+			}
+		}
+		g, ok := groups[reason]
+		if !ok {
+			g = &group{example: f.Message}
+			groups[reason] = g
+			order = append(order, reason)
+		}
+		g.files++
+		g.rows += rows
+	}
+	out := make([]string, 0, len(order)+1)
+	for _, reason := range order {
+		g := groups[reason]
+		out = append(out, fmt.Sprintf("%d files mostly %s (%d such rows); for example: %s", g.files, reason, g.rows, g.example))
+	}
+	return append(out, "every file and its reasons: the ingest_log and quarantine marts, or the log's \"ingest file\" lines")
 }
 
 // scratchDir is where batches are staged: lake/_staging, or for a dry run a

@@ -1,6 +1,7 @@
 package lake_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +44,24 @@ func TestPathsThatAreNotFilesAreSkippedWithAReason(t *testing.T) {
 	}
 	if f := fileResult(t, report, "a.csv"); f.RowsLoaded != 1 {
 		t.Errorf("a.csv: %+v", f)
+	}
+}
+
+// Many refused files give one line per reason, not a wall of messages.
+func TestManyFailuresAreSummarisedByReason(t *testing.T) {
+	e := newEnv(t)
+	var dir string
+	for i := range 8 {
+		dir = filepath.Dir(e.write(fmt.Sprintf("day%d.csv", i), []byte("transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"+
+			fmt.Sprintf("T%d,O%d,,2024-01-05 10:00:00,5.00,1,5.00,EUR\n", i, i)+
+			fmt.Sprintf("U%d,P%d,K1,2024-01-05 10:00:00,5.00,1,5.00,EUR\n", i, i))))
+	}
+	_, err := e.ingest(e.shopSource(dir, ""))
+	if err == nil {
+		t.Fatal("want a failure")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "8 files mostly missing_customer_id (8 such rows); for example: ") || !strings.Contains(lines[2], "ingest_log") {
+		t.Errorf("summary:\n%s", err)
 	}
 }
