@@ -109,6 +109,29 @@ CREATE MACRO memory.pgcompat.quote_ident(ident) AS
 CREATE MACRO memory.pgcompat.array_upper(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN len(arr) END;
 CREATE MACRO memory.pgcompat.array_lower(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN 1 END;
 
+CREATE MACRO memory.pgcompat.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || '''';
+CREATE MACRO memory.pgcompat.quote_nullable(val) AS coalesce(memory.pgcompat.quote_literal(val), 'NULL');
+-- 'a.b' or '"A".b' to its parts, as PostgreSQL splits a qualified name.
+CREATE MACRO memory.pgcompat.parse_ident(qualified) AS list_transform(
+    regexp_extract_all(qualified, '("([^"]|"")*"|[^."]+)'),
+    part -> CASE WHEN part[1] = '"' THEN replace(part[2:-2], '""', '"') ELSE lower(part) END);
+-- The marts have no indexes, sequences, partitions or statistics counters.
+CREATE MACRO memory.pgcompat.pg_get_indexdef(index_oid) AS NULL::VARCHAR,
+    (index_oid, column_number, pretty) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_serial_sequence(table_name, column_name) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_partkeydef(rel_oid) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_constraintdef(constraint_oid) AS NULL::VARCHAR,
+    (constraint_oid, pretty) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_stat_get_numscans(rel_oid) AS 0::BIGINT;
+CREATE MACRO memory.pgcompat.pg_blocking_pids(pid) AS []::INTEGER[];
+-- to_char of a timestamp with the patterns clients use; others stay as written.
+CREATE MACRO memory.pgcompat.to_char(value, pattern) AS strftime(value::TIMESTAMPTZ,
+    replace(replace(replace(replace(replace(replace(replace(replace(replace(pattern,
+        'YYYY', '%Y'), 'HH24', '%H'), 'HH12', '%I'), 'MI', '%M'), 'SS', '%S'), 'MM', '%m'), 'DD', '%d'), 'TZ', '%Z'), 'US', '%f'));
+CREATE MACRO memory.pgcompat.row_to_json(record) AS to_json(record);
+CREATE MACRO memory.pgcompat.has_database_privilege(db, privilege) AS upper(privilege) IN ('CONNECT', 'TEMPORARY', 'TEMP'),
+    (role_name, db, privilege) AS upper(privilege) IN ('CONNECT', 'TEMPORARY', 'TEMP');
+
 -- The catalog tables, over the marts only.
 CREATE VIEW memory.pgcompat.pg_namespace AS
     SELECT memory.pgcompat.pg_nsp_oid(schema_name) AS oid, schema_name AS nspname, 10::BIGINT AS nspowner, NULL::VARCHAR[] AS nspacl
@@ -258,6 +281,34 @@ CREATE VIEW memory.pgcompat.information_schema_columns AS
     FROM duckdb_columns() d JOIN memory.pgcompat.pg_type t ON t.oid = memory.pgcompat.pg_type_oid(d.data_type)
     WHERE d.database_name = '{{.Catalog}}';
 
+-- Views the marts are not: their SQL, pretty-printed or not.
+CREATE MACRO memory.pgcompat.pg_get_viewdef(rel_oid) AS
+    (SELECT "sql" FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, view_name) = rel_oid),
+    (rel_oid, pretty) AS
+    (SELECT "sql" FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, view_name) = rel_oid);
+-- Statistics views: the marts, read-only, with their row counts.
+CREATE VIEW memory.pgcompat.pg_stat_user_tables AS
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) AS relid, schema_name AS schemaname, table_name AS relname,
+        0::BIGINT AS seq_scan, NULL::TIMESTAMPTZ AS last_seq_scan, 0::BIGINT AS seq_tup_read, 0::BIGINT AS idx_scan,
+        NULL::TIMESTAMPTZ AS last_idx_scan, 0::BIGINT AS idx_tup_fetch, 0::BIGINT AS n_tup_ins, 0::BIGINT AS n_tup_upd,
+        0::BIGINT AS n_tup_del, 0::BIGINT AS n_tup_hot_upd, estimated_size::BIGINT AS n_live_tup, 0::BIGINT AS n_dead_tup,
+        0::BIGINT AS n_mod_since_analyze, 0::BIGINT AS n_ins_since_vacuum, NULL::TIMESTAMPTZ AS last_vacuum,
+        NULL::TIMESTAMPTZ AS last_autovacuum, NULL::TIMESTAMPTZ AS last_analyze, NULL::TIMESTAMPTZ AS last_autoanalyze,
+        0::BIGINT AS vacuum_count, 0::BIGINT AS autovacuum_count, 0::BIGINT AS analyze_count, 0::BIGINT AS autoanalyze_count
+    FROM duckdb_tables() WHERE database_name = '{{.Catalog}}';
+CREATE VIEW memory.pgcompat.pg_stat_all_tables AS SELECT * FROM memory.pgcompat.pg_stat_user_tables;
+CREATE VIEW memory.pgcompat.pg_statio_user_tables AS
+    SELECT relid, schemaname, relname, 0::BIGINT AS heap_blks_read, 0::BIGINT AS heap_blks_hit, NULL::BIGINT AS idx_blks_read,
+        NULL::BIGINT AS idx_blks_hit, NULL::BIGINT AS toast_blks_read, NULL::BIGINT AS toast_blks_hit,
+        NULL::BIGINT AS tidx_blks_read, NULL::BIGINT AS tidx_blks_hit
+    FROM memory.pgcompat.pg_stat_user_tables;
+CREATE VIEW memory.pgcompat.pg_stat_database AS
+    SELECT 16384::BIGINT AS datid, '{{.Catalog}}' AS datname, NULL::INTEGER AS numbackends, 0::BIGINT AS xact_commit,
+        0::BIGINT AS xact_rollback, 0::BIGINT AS blks_read, 0::BIGINT AS blks_hit, 0::BIGINT AS tup_returned,
+        0::BIGINT AS tup_fetched, 0::BIGINT AS tup_inserted, 0::BIGINT AS tup_updated, 0::BIGINT AS tup_deleted,
+        0::BIGINT AS conflicts, 0::BIGINT AS temp_files, 0::BIGINT AS temp_bytes, 0::BIGINT AS deadlocks,
+        NULL::TIMESTAMPTZ AS stats_reset;
+
 -- Catalogs of features the marts do not use: empty, with PostgreSQL's columns.
 CREATE VIEW memory.pgcompat.pg_index AS
     SELECT NULL::BIGINT AS indexrelid, NULL::BIGINT AS indrelid, NULL::SMALLINT AS indnatts, NULL::SMALLINT AS indnkeyatts,
@@ -275,6 +326,52 @@ CREATE VIEW memory.pgcompat.pg_constraint AS
         NULL::BOOLEAN AS conislocal, NULL::INTEGER AS coninhcount, NULL::BOOLEAN AS connoinherit, NULL::SMALLINT[] AS conkey,
         NULL::SMALLINT[] AS confkey, NULL::BIGINT[] AS conpfeqop, NULL::BIGINT[] AS conppeqop, NULL::BIGINT[] AS conffeqop,
         NULL::SMALLINT[] AS confdelsetcols, NULL::BIGINT[] AS conexclop, NULL::VARCHAR AS conbin
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_shdescription AS
+    SELECT NULL::BIGINT AS objoid, NULL::BIGINT AS classoid, NULL::VARCHAR AS description
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_locks AS
+    SELECT NULL::VARCHAR AS locktype, NULL::BIGINT AS database, NULL::BIGINT AS relation, NULL::INTEGER AS page,
+        NULL::SMALLINT AS tuple, NULL::VARCHAR AS virtualxid, NULL::BIGINT AS transactionid, NULL::BIGINT AS classid,
+        NULL::BIGINT AS objid, NULL::SMALLINT AS objsubid, NULL::VARCHAR AS virtualtransaction, NULL::INTEGER AS pid,
+        NULL::VARCHAR AS mode, NULL::BOOLEAN AS granted, NULL::BOOLEAN AS fastpath, NULL::TIMESTAMPTZ AS waitstart
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_rules AS
+    SELECT NULL::VARCHAR AS schemaname, NULL::VARCHAR AS tablename, NULL::VARCHAR AS rulename, NULL::VARCHAR AS definition
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_matviews AS
+    SELECT NULL::VARCHAR AS schemaname, NULL::VARCHAR AS matviewname, NULL::VARCHAR AS matviewowner,
+        NULL::VARCHAR AS tablespace, NULL::BOOLEAN AS hasindexes, NULL::BOOLEAN AS ispopulated, NULL::VARCHAR AS definition
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_language AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS lanname, NULL::BIGINT AS lanowner, NULL::BOOLEAN AS lanispl,
+        NULL::BOOLEAN AS lanpltrusted, NULL::BIGINT AS lanplcallfoid, NULL::BIGINT AS laninline,
+        NULL::BIGINT AS lanvalidator, NULL::VARCHAR[] AS lanacl
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_opclass AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS opcmethod, NULL::VARCHAR AS opcname, NULL::BIGINT AS opcnamespace,
+        NULL::BIGINT AS opcowner, NULL::BIGINT AS opcfamily, NULL::BIGINT AS opcintype, NULL::BOOLEAN AS opcdefault,
+        NULL::BIGINT AS opckeytype
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_conversion AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS conname, NULL::BIGINT AS connamespace, NULL::BIGINT AS conowner,
+        NULL::INTEGER AS conforencoding, NULL::INTEGER AS contoencoding, NULL::VARCHAR AS conproc, NULL::BOOLEAN AS condefault
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_foreign_data_wrapper AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS fdwname, NULL::BIGINT AS fdwowner, NULL::BIGINT AS fdwhandler,
+        NULL::BIGINT AS fdwvalidator, NULL::VARCHAR[] AS fdwacl, NULL::VARCHAR[] AS fdwoptions
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_foreign_server AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS srvname, NULL::BIGINT AS srvowner, NULL::BIGINT AS srvfdw,
+        NULL::VARCHAR AS srvtype, NULL::VARCHAR AS srvversion, NULL::VARCHAR[] AS srvacl, NULL::VARCHAR[] AS srvoptions
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_range AS
+    SELECT NULL::BIGINT AS rngtypid, NULL::BIGINT AS rngsubtype, NULL::BIGINT AS rngmultitypid, NULL::BIGINT AS rngcollation,
+        NULL::BIGINT AS rngsubopc, NULL::VARCHAR AS rngcanonical, NULL::VARCHAR AS rngsubdiff
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_depend AS
+    SELECT NULL::BIGINT AS classid, NULL::BIGINT AS objid, NULL::INTEGER AS objsubid, NULL::BIGINT AS refclassid,
+        NULL::BIGINT AS refobjid, NULL::INTEGER AS refobjsubid, NULL::VARCHAR AS deptype
     WHERE false;
 CREATE VIEW memory.pgcompat.pg_inherits AS
     SELECT NULL::BIGINT AS inhrelid, NULL::BIGINT AS inhparent, NULL::INTEGER AS inhseqno, NULL::BOOLEAN AS inhdetachpending

@@ -165,6 +165,7 @@ func (s *session) rewrite(cmd command) (*prepared, *pgError) {
 	if cmd.kind == cmdCopyOut {
 		st = cmd.copy.query
 	}
+	s.noteQuery(cmd.stmt.text())
 	text, e := rewriteForEngine(st, s.rewriteContext())
 	if e != nil {
 		return nil, e
@@ -237,7 +238,8 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 }
 
 func (s *session) rewriteContext() rewriteContext {
-	return rewriteContext{user: s.user, pid: s.pid, setting: s.params.get}
+	return rewriteContext{user: s.user, pid: s.pid, setting: s.params.get,
+		activity: func() string { return s.srv.statActivity(s.user) }}
 }
 
 // paramOID picks the type reported for a parameter: the client's, else the

@@ -14,6 +14,8 @@ type rewriteContext struct {
 	user    string
 	pid     uint32
 	setting func(name string) (string, bool)
+	// activity renders pg_stat_activity, the server's sessions, as a subquery.
+	activity func() string
 }
 
 // regexOps are PostgreSQL's regular expression operators. PostgreSQL matches
@@ -51,6 +53,8 @@ var infoSchemaViews = map[string]bool{"tables": true, "columns": true, "schemata
 func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 	toks := stripQualifiers(st.tokens)
 	var b strings.Builder
+	columnAlias := -1 // the alias of a set-returning function, which also names its column
+	closeAt := -1     // the end of a function call made a subquery
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		next := nextWord(toks, i)
@@ -79,7 +83,16 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 			continue
 		case t.kind == tokIdent && !prevIs(toks, i, ".") && (next < 0 || !toks[next].is("(")):
 			switch strings.ToLower(t.text) {
-			case "current_user", "session_user", "current_role":
+			case "pg_stat_activity":
+				if rc.activity == nil || !prevIs(toks, i, "FROM") && !prevIs(toks, i, "JOIN") && !prevIs(toks, i, ",") {
+					break
+				}
+				b.WriteString(rc.activity())
+				if next < 0 || toks[next].kind != tokIdent || isClauseKeyword(toks[next].text) {
+					b.WriteString(" AS pg_stat_activity")
+				}
+				continue
+			case "current_user", "session_user", "current_role", "user":
 				fmt.Fprintf(&b, "current_user(%s)", quoteString(rc.user))
 				continue
 			}
@@ -91,16 +104,17 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 					i = close
 					continue
 				}
+			case "string_to_array":
+				// A scalar function in FROM is a one-row table in PostgreSQL.
+				if end := aliasedSetFunction(toks, i, next); end > 0 {
+					b.WriteString("(SELECT ")
+					closeAt, columnAlias = closingParen(toks, next), end
+				}
 			case "generate_series", "unnest", "generate_subscripts", "regexp_split_to_table", "string_to_table":
 				// These return one column, which an alias in FROM names in
 				// PostgreSQL; in DuckDB the alias only names the table.
 				if end := aliasedSetFunction(toks, i, next); end > 0 {
-					for _, tk := range toks[i : end+1] {
-						b.WriteString(tk.text)
-					}
-					fmt.Fprintf(&b, "(%s)", toks[end].text)
-					i = end
-					continue
+					columnAlias = end
 				}
 			case "current_setting":
 				end, text, err := rewriteCurrentSetting(toks, next, rc)
@@ -115,6 +129,12 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 			}
 		}
 		b.WriteString(t.text)
+		if i == closeAt {
+			b.WriteString(")")
+		}
+		if i == columnAlias {
+			fmt.Fprintf(&b, "(%s)", t.text)
+		}
 	}
 	return b.String(), nil
 }
@@ -122,7 +142,8 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 // aliasedSetFunction returns the index of the alias of a set-returning
 // function called in FROM or JOIN with an alias and no column list, or 0.
 func aliasedSetFunction(toks []token, name, open int) int {
-	if !prevIs(toks, name, "FROM") && !prevIs(toks, name, "JOIN") && !prevIs(toks, name, "LATERAL") {
+	if !prevIs(toks, name, "FROM") && !prevIs(toks, name, "JOIN") && !prevIs(toks, name, "LATERAL") &&
+		!(prevIs(toks, name, ",") && inFromList(toks, name)) {
 		return 0
 	}
 	depth := 0
@@ -152,6 +173,42 @@ func aliasedSetFunction(toks []token, name, open int) int {
 		return 0
 	}
 	return alias
+}
+
+// inFromList reports whether the token at i is in a FROM list: the nearest
+// clause keyword before it, at its parenthesis depth, is FROM.
+func inFromList(toks []token, i int) bool {
+	depth := 0
+	for j := i - 1; j >= 0; j-- {
+		switch {
+		case toks[j].is(")"):
+			depth++
+		case toks[j].is("("):
+			if depth--; depth < 0 {
+				return false
+			}
+		case depth == 0 && toks[j].is("FROM"):
+			return true
+		case depth == 0 && (toks[j].is("SELECT") || toks[j].is("WHERE") || isClauseKeyword(toks[j].text) && !toks[j].is("JOIN")):
+			return false
+		}
+	}
+	return false
+}
+
+// closingParen returns the index of the ")" matching the "(" at open, or -1.
+func closingParen(toks []token, open int) int {
+	depth := 0
+	for j := open; j < len(toks); j++ {
+		if toks[j].is("(") {
+			depth++
+		} else if toks[j].is(")") {
+			if depth--; depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
 }
 
 // isClauseKeyword reports words that can follow a FROM item and are not an alias.

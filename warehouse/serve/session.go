@@ -50,6 +50,7 @@ type session struct {
 	mu       sync.Mutex
 	running  *runningStatement
 	stopping bool
+	activity activity
 }
 
 // runningStatement cancels the statement a CancelRequest targets.
@@ -75,6 +76,7 @@ func newSession(srv *Server, queries context.Context, conn net.Conn, be *pgproto
 		txStatus: txIdle,
 		stmts:    map[string]*prepared{},
 		portals:  map[string]*portal{},
+		activity: activity{started: time.Now()},
 	}
 }
 
