@@ -25,8 +25,9 @@ func (s *session) noteQuery(sql string) {
 
 // statActivity renders the server's sessions as the rows of
 // pg_stat_activity, a subquery with PostgreSQL's columns. Like PostgreSQL for
-// a role that is not a superuser, another user's query text is hidden.
-func (srv *Server) statActivity(viewer string) string {
+// a role that is not a superuser, another user's query text is hidden. The
+// viewer's own session is running the statement that asks.
+func (srv *Server) statActivity(viewer string, self uint32) string {
 	srv.mu.Lock()
 	sessions := make([]*session, 0, len(srv.sessions))
 	for _, sess := range srv.sessions {
@@ -46,7 +47,7 @@ func (srv *Server) statActivity(viewer string) string {
 		act, busy := sess.activity, sess.running != nil
 		sess.mu.Unlock()
 		state, query := "idle", act.query
-		if busy {
+		if busy || sess.pid == self {
 			state = "active"
 		}
 		if sess.user != viewer {

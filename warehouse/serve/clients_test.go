@@ -2,10 +2,14 @@ package serve
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // clientQuery is one statement a BI tool sends, kept as the tool sends it in
@@ -95,5 +99,49 @@ func TestBIClientGoldenQueries(t *testing.T) {
 				t.Error("describes no columns")
 			}
 		})
+	}
+}
+
+// TestUnknownCatalogObjects: what the catalog lacks fails as PostgreSQL
+// fails, with a SQLSTATE and no hint naming the engine's internals.
+func TestUnknownCatalogObjects(t *testing.T) {
+	ts := startServer(t)
+	conn := ts.connect(t)
+	for _, c := range []struct{ sql, code string }{
+		{"SELECT * FROM pg_catalog.pg_stat_statements", codeUndefinedTable},
+		{"SELECT pg_catalog.pg_get_functiondef(1)", codeUndefinedFunction},
+		{"SELECT pg_get_userbyid_x(10)", codeUndefinedFunction},
+	} {
+		_, err := conn.PgConn().Exec(context.Background(), c.sql).ReadAll()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			t.Fatalf("%s: %v, want a PostgreSQL error", c.sql, err)
+		}
+		if pe.Code != c.code || pe.Hint != "" || strings.Contains(pe.Message, "pgcompat") || strings.Contains(pe.Message, "Did you mean") {
+			t.Errorf("%s: %s %q hint %q", c.sql, pe.Code, pe.Message, pe.Hint)
+		}
+	}
+}
+
+// TestStatActivityShowsSessions: pg_stat_activity lists the connected
+// sessions with their pids, and the caller's own statement as active.
+func TestStatActivityShowsSessions(t *testing.T) {
+	ts := startServer(t)
+	a, b := ts.connect(t), ts.connect(t)
+	res, err := a.PgConn().Exec(context.Background(),
+		"SELECT pid, usename, state, query FROM pg_catalog.pg_stat_activity ORDER BY pid").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, r := range res[0].Rows {
+		got[string(r[0])] = []string{string(r[1]), string(r[2]), string(r[3])}
+	}
+	own, other := got[fmt.Sprint(a.PgConn().PID())], got[fmt.Sprint(b.PgConn().PID())]
+	if len(got) != 2 || own == nil || other == nil {
+		t.Fatalf("sessions %v, want pids %d and %d", got, a.PgConn().PID(), b.PgConn().PID())
+	}
+	if own[0] != testUser || own[1] != "active" || !strings.Contains(own[2], "pg_stat_activity") || other[1] != "idle" {
+		t.Errorf("own session %v, other %v", own, other)
 	}
 }

@@ -239,7 +239,7 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 
 func (s *session) rewriteContext() rewriteContext {
 	return rewriteContext{user: s.user, pid: s.pid, setting: s.params.get,
-		activity: func() string { return s.srv.statActivity(s.user) }}
+		activity: func() string { return s.srv.statActivity(s.user, s.pid) }}
 }
 
 // paramOID picks the type reported for a parameter: the client's, else the
