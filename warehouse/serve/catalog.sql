@@ -315,8 +315,8 @@ CREATE VIEW memory.pgcompat.pg_index AS
         NULL::BOOLEAN AS indisunique, NULL::BOOLEAN AS indnullsnotdistinct, NULL::BOOLEAN AS indisprimary,
         NULL::BOOLEAN AS indisexclusion, NULL::BOOLEAN AS indimmediate, NULL::BOOLEAN AS indisclustered,
         NULL::BOOLEAN AS indisvalid, NULL::BOOLEAN AS indcheckxmin, NULL::BOOLEAN AS indisready, NULL::BOOLEAN AS indislive,
-        NULL::BOOLEAN AS indisreplident, NULL::VARCHAR AS indkey, NULL::VARCHAR AS indcollation, NULL::VARCHAR AS indclass,
-        NULL::VARCHAR AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred
+        NULL::BOOLEAN AS indisreplident, NULL::SMALLINT[] AS indkey, NULL::BIGINT[] AS indcollation, NULL::BIGINT[] AS indclass,
+        NULL::SMALLINT[] AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred
     WHERE false;
 CREATE VIEW memory.pgcompat.pg_constraint AS
     SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS conname, NULL::BIGINT AS connamespace, NULL::VARCHAR AS contype,
@@ -368,6 +368,10 @@ CREATE VIEW memory.pgcompat.pg_foreign_server AS
 CREATE VIEW memory.pgcompat.pg_range AS
     SELECT NULL::BIGINT AS rngtypid, NULL::BIGINT AS rngsubtype, NULL::BIGINT AS rngmultitypid, NULL::BIGINT AS rngcollation,
         NULL::BIGINT AS rngsubopc, NULL::VARCHAR AS rngcanonical, NULL::VARCHAR AS rngsubdiff
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_sequence AS
+    SELECT NULL::BIGINT AS seqrelid, NULL::BIGINT AS seqtypid, NULL::BIGINT AS seqstart, NULL::BIGINT AS seqincrement,
+        NULL::BIGINT AS seqmax, NULL::BIGINT AS seqmin, NULL::BIGINT AS seqcache, NULL::BOOLEAN AS seqcycle
     WHERE false;
 CREATE VIEW memory.pgcompat.pg_depend AS
     SELECT NULL::BIGINT AS classid, NULL::BIGINT AS objid, NULL::INTEGER AS objsubid, NULL::BIGINT AS refclassid,

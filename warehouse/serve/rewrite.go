@@ -104,6 +104,9 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 					i = close
 					continue
 				}
+			case "json_build_object":
+				b.WriteString("json_object")
+				continue
 			case "string_to_array":
 				// A scalar function in FROM is a one-row table in PostgreSQL.
 				if end := aliasedSetFunction(toks, i, next); end > 0 {
