@@ -128,6 +128,10 @@ CREATE MACRO memory.pgcompat.pg_blocking_pids(pid) AS []::INTEGER[];
 CREATE MACRO memory.pgcompat.to_char(value, pattern) AS strftime(value::TIMESTAMPTZ,
     replace(replace(replace(replace(replace(replace(replace(replace(replace(pattern,
         'YYYY', '%Y'), 'HH24', '%H'), 'HH12', '%I'), 'MI', '%M'), 'SS', '%S'), 'MM', '%m'), 'DD', '%d'), 'TZ', '%Z'), 'US', '%f'));
+-- information_schema._pg_expandarray(array): a row (x, n) per element, the
+-- element and its position; JDBC's getPrimaryKeys reads index keys with it.
+CREATE MACRO memory.pgcompat._pg_expandarray(arr) AS
+    unnest(list_transform(range(1, len(arr) + 1), pos -> {'x': arr[pos], 'n': pos}));
 CREATE MACRO memory.pgcompat.row_to_json(record) AS to_json(record);
 CREATE MACRO memory.pgcompat.has_database_privilege(db, privilege) AS upper(privilege) IN ('CONNECT', 'TEMPORARY', 'TEMP'),
     (role_name, db, privilege) AS upper(privilege) IN ('CONNECT', 'TEMPORARY', 'TEMP');

@@ -268,6 +268,11 @@ func stripQualifiers(toks []token) []token {
 			i = next
 			continue
 		case t.kind == tokIdent && strings.EqualFold(t.text, "information_schema") && next >= 0 && toks[next].is(".") && !prevIs(toks, i, "."):
+			if name := nextWord(toks, next); name >= 0 && strings.EqualFold(identValue(toks[name]), "_pg_expandarray") {
+				out = append(out, toks[name])
+				i = name
+				continue
+			}
 			if name := nextWord(toks, next); name >= 0 && infoSchemaViews[strings.ToLower(identValue(toks[name]))] {
 				out = append(out, token{kind: tokIdent, text: "information_schema_" + strings.ToLower(identValue(toks[name]))})
 				i = name
