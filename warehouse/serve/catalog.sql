@@ -128,6 +128,22 @@ CREATE MACRO memory.pgcompat.pg_blocking_pids(pid) AS []::INTEGER[];
 CREATE MACRO memory.pgcompat.to_char(value, pattern) AS strftime(value::TIMESTAMPTZ,
     replace(replace(replace(replace(replace(replace(replace(replace(replace(pattern,
         'YYYY', '%Y'), 'HH24', '%H'), 'HH12', '%I'), 'MI', '%M'), 'SS', '%S'), 'MM', '%m'), 'DD', '%d'), 'TZ', '%Z'), 'US', '%f'));
+-- PostgreSQL's format(): %s, %I, %L and %% with optional positions (%2$s);
+-- the rewriter turns format(f, a, b) into pg_format(f, [a::VARCHAR, b::VARCHAR]).
+CREATE MACRO memory.pgcompat.pg_format_arg(spec, args, seq) AS
+    CASE WHEN spec LIKE '%$_' THEN TRY_CAST(regexp_extract(spec, '[0-9]+') AS INTEGER) ELSE seq END;
+CREATE MACRO memory.pgcompat.pg_format_spec(spec, args, seq) AS CASE
+    WHEN spec = '%%' THEN '%'
+    WHEN memory.pgcompat.pg_format_arg(spec, args, seq) > len(args) THEN error('too few arguments for format()')
+    WHEN right(spec, 1) = 's' THEN coalesce(args[memory.pgcompat.pg_format_arg(spec, args, seq)], '')
+    WHEN right(spec, 1) = 'I' THEN coalesce(memory.pgcompat.quote_ident(args[memory.pgcompat.pg_format_arg(spec, args, seq)]),
+        error('null values cannot be formatted as an SQL identifier'))
+    ELSE memory.pgcompat.quote_nullable(args[memory.pgcompat.pg_format_arg(spec, args, seq)]) END;
+CREATE MACRO memory.pgcompat.pg_format_parts(parts, specs, args) AS
+    parts[1] || array_to_string(list_transform(range(1, len(specs) + 1), i ->
+        memory.pgcompat.pg_format_spec(specs[i], args, len(list_filter(specs[1:i], s -> s <> '%%'))) || parts[i + 1]), '');
+CREATE MACRO memory.pgcompat.pg_format(fmt, args) AS memory.pgcompat.pg_format_parts(
+    regexp_split_to_array(fmt, '%([0-9]+\$)?[sIL%]'), regexp_extract_all(fmt, '%([0-9]+\$)?[sIL%]'), args);
 -- information_schema._pg_expandarray(array): a row (x, n) per element, the
 -- element and its position; JDBC's getPrimaryKeys reads index keys with it.
 CREATE MACRO memory.pgcompat._pg_expandarray(arr) AS

@@ -55,8 +55,13 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 	var b strings.Builder
 	columnAlias := -1 // the alias of a set-returning function, which also names its column
 	closeAt := -1     // the end of a function call made a subquery
+	replace := map[int]string{}
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
+		if text, ok := replace[i]; ok {
+			b.WriteString(text)
+			continue
+		}
 		next := nextWord(toks, i)
 		switch {
 		case t.kind == tokOp && regexOps[t.text].op != "" && next >= 0 && toks[next].kind == tokString:
@@ -102,6 +107,11 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 				if close := nextWord(toks, next); close >= 0 && toks[close].is(")") {
 					fmt.Fprintf(&b, "pg_backend_pid(%d)", rc.pid)
 					i = close
+					continue
+				}
+			case "format":
+				if formatCall(toks, next, replace) {
+					b.WriteString("pg_format")
 					continue
 				}
 			case "json_build_object":
@@ -197,6 +207,38 @@ func inFromList(toks []token, i int) bool {
 		}
 	}
 	return false
+}
+
+// formatCall plans the rewrite of PostgreSQL's format(f, a, ...), whose "("
+// is at open, into pg_format(f, [CAST((a) AS VARCHAR), ...]): the tokens to
+// replace go in replace, the arguments themselves are rewritten as usual.
+func formatCall(toks []token, open int, replace map[int]string) bool {
+	closing := closingParen(toks, open)
+	if closing < 0 {
+		return false
+	}
+	var commas []int
+	depth := 0
+	for j := open + 1; j < closing; j++ {
+		switch {
+		case toks[j].is("(") || toks[j].is("["):
+			depth++
+		case toks[j].is(")") || toks[j].is("]"):
+			depth--
+		case depth == 0 && toks[j].is(","):
+			commas = append(commas, j)
+		}
+	}
+	if len(commas) == 0 {
+		replace[closing] = ", []::VARCHAR[])"
+		return true
+	}
+	replace[commas[0]] = ", [CAST(("
+	for _, c := range commas[1:] {
+		replace[c] = ") AS VARCHAR), CAST(("
+	}
+	replace[closing] = ") AS VARCHAR)])"
+	return true
 }
 
 // closingParen returns the index of the ")" matching the "(" at open, or -1.
