@@ -259,6 +259,22 @@ CREATE MACRO memory.pgcompat.pg_regclass(rel_name) AS coalesce(
 CREATE MACRO memory.pgcompat.pg_regproc(proc_name) AS replace(proc_name, 'pg_catalog.', '');
 CREATE MACRO memory.pgcompat.pg_regtype(type_name) AS (
     SELECT oid FROM memory.pgcompat.pg_type WHERE type_name IN (typname, memory.pgcompat.format_type(oid, NULL)) LIMIT 1);
+-- expr::regclass (regtype, regproc) of a name or an OID, and back to a name.
+CREATE MACRO memory.pgcompat.pg_to_regclass(val) AS
+    CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regclass(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
+CREATE MACRO memory.pgcompat.pg_regclass_text(rel_oid) AS coalesce(
+    (SELECT CASE WHEN n.nspname IN ('main', 'pg_catalog') THEN memory.pgcompat.quote_ident(c.relname)
+        ELSE memory.pgcompat.quote_ident(n.nspname) || '.' || memory.pgcompat.quote_ident(c.relname) END
+     FROM memory.pgcompat.pg_class c JOIN memory.pgcompat.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel_oid),
+    CASE rel_oid WHEN 1259 THEN 'pg_class' WHEN 1247 THEN 'pg_type' WHEN 1249 THEN 'pg_attribute' WHEN 1255 THEN 'pg_proc'
+        WHEN 2615 THEN 'pg_namespace' WHEN 1262 THEN 'pg_database' WHEN 2606 THEN 'pg_constraint' END,
+    rel_oid::VARCHAR);
+CREATE MACRO memory.pgcompat.pg_to_regtype(val) AS
+    CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regtype(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
+CREATE MACRO memory.pgcompat.pg_regtype_text(type_oid) AS
+    CASE WHEN memory.pgcompat.format_type(type_oid, NULL) = '???' THEN type_oid::VARCHAR ELSE memory.pgcompat.format_type(type_oid, NULL) END;
+CREATE MACRO memory.pgcompat.pg_to_regproc(val) AS val::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_regproc_text(proc) AS proc::VARCHAR;
 CREATE MACRO memory.pgcompat.pg_regnamespace(schema_name) AS memory.pgcompat.pg_nsp_oid(schema_name);
 
 -- information_schema over the marts with PostgreSQL's type names; the

@@ -180,3 +180,36 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestRegCasts: casts to and from regclass and regtype look names up and
+// print names, as PostgreSQL does, for literals, columns and parameters.
+func TestRegCasts(t *testing.T) {
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		sql  string
+		args [][]byte
+		want string
+	}{
+		{`SELECT 'bool'::regtype::text, 'int8'::pg_catalog.regtype::text, 23::regtype::text`, nil, "boolean|bigint|integer"},
+		{`SELECT 'rfm'::regclass::text, 'main.rfm'::regclass = 'rfm'::regclass, 'pg_class'::regclass::text`, nil, "rfm|t|pg_class"},
+		{`SELECT a.attrelid::regclass::text, a.atttypid::regtype::text FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid = 'rfm'::regclass AND a.attnum = 2`, nil, "rfm|smallint"},
+		{`SELECT format('%I.%I', 'main', 'rfm')::regclass::oid = 'rfm'::regclass`, nil, "t"},
+		{`SELECT $1::regtype::text`, [][]byte{[]byte("bool")}, "boolean"},
+		{`SELECT $1::regclass = 'rfm'::regclass`, [][]byte{[]byte("main.rfm")}, "t"},
+	} {
+		res := conn.PgConn().ExecParams(ctx, c.sql, c.args, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatalf("%s: %v", c.sql, res.Err)
+		}
+		var got []string
+		for _, v := range res.Rows[0] {
+			got = append(got, string(v))
+		}
+		if strings.Join(got, "|") != c.want {
+			t.Errorf("%s: got %v, want %s", c.sql, got, c.want)
+		}
+	}
+}

@@ -34,6 +34,30 @@ var literalCasts = map[string]string{
 	"bytea": "pg_bytea",
 }
 
+// regCasts are the OID alias types whose casts from expressions are rewritten.
+var regCasts = map[string]string{"regclass": "pg_regclass", "regtype": "pg_regtype", "regproc": "pg_regproc"}
+
+// regTextCast writes the conversion of an OID alias value, whose type name
+// is at typ, to its name when ::text (or varchar, name) follows, as
+// PostgreSQL prints 'bool'::regtype::text as boolean. It returns how many
+// tokens it consumed.
+func regTextCast(toks []token, typ int, b *strings.Builder) int {
+	kind := strings.ToLower(toks[typ].text)
+	if regCasts[kind] == "" {
+		return 0
+	}
+	cast := nextWord(toks, typ)
+	if cast < 0 || !toks[cast].is("::") {
+		return 0
+	}
+	target := nextWord(toks, cast)
+	if target < 0 || !toks[target].is("text") && !toks[target].is("varchar") && !toks[target].is("name") {
+		return 0
+	}
+	fmt.Fprintf(b, ".pg_%s_text()", kind)
+	return target - typ
+}
+
 // infoSchemaViews are the information_schema views emulated over the marts
 // with PostgreSQL's type names; the others are DuckDB's.
 var infoSchemaViews = map[string]bool{"tables": true, "columns": true, "schemata": true, "views": true}
@@ -78,9 +102,20 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 			typ := nextWord(toks, next)
 			if typ >= 0 && literalCasts[strings.ToLower(toks[typ].text)] != "" {
 				fmt.Fprintf(&b, "%s(%s)", literalCasts[strings.ToLower(toks[typ].text)], quoteString(stringValue(t.text)))
-				i = typ
+				i = typ + regTextCast(toks, typ, &b)
 				continue
 			}
+		case (t.kind == tokNumber || t.kind == tokParam) && next >= 0 && toks[next].is("::") &&
+			nextWord(toks, next) >= 0 && regCasts[strings.ToLower(toks[nextWord(toks, next)].text)] != "":
+			// 23::regtype: a number cannot take a chained function call.
+			fmt.Fprintf(&b, "(%s)", t.text)
+			continue
+		case t.is("::") && next >= 0 && regCasts[strings.ToLower(toks[next].text)] != "":
+			// expr::regclass: a name is looked up, an OID stays; DuckDB's
+			// function chaining applies the conversion to expr as a whole.
+			fmt.Fprintf(&b, ".pg_to_%s()", strings.ToLower(toks[next].text))
+			i = next + regTextCast(toks, next, &b)
+			continue
 		case t.kind == tokString && (t.text[0] == 'e' || t.text[0] == 'E'):
 			// DuckDB reads E'' strings, but normalizing them keeps the regex
 			// rule above from having to care.
