@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -143,5 +145,46 @@ func TestStatActivityShowsSessions(t *testing.T) {
 	}
 	if own[0] != testUser || own[1] != "active" || !strings.Contains(own[2], "pg_stat_activity") || other[1] != "idle" {
 		t.Errorf("own session %v, other %v", own, other)
+	}
+}
+
+// TestShowStatementTimeout: SHOW reports the limit the server enforces, in
+// PostgreSQL's units: the server's, or the client's when it is lower.
+func TestShowStatementTimeout(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.StatementTimeout = 5 * time.Minute })
+	conn := ts.connect(t)
+	ctx := context.Background()
+	show := func() string {
+		t.Helper()
+		var v, setting string
+		if err := conn.QueryRow(ctx, "SHOW statement_timeout").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		// Simple protocol: a statement prepared before SET keeps the value
+		// current_setting() had then (the rewriter inlines it).
+		if err := conn.QueryRow(ctx, "SELECT current_setting('statement_timeout')", pgx.QueryExecModeSimpleProtocol).Scan(&setting); err != nil {
+			t.Fatal(err)
+		}
+		if setting != v {
+			t.Errorf("current_setting %q, SHOW %q", setting, v)
+		}
+		return v
+	}
+	for _, c := range []struct{ set, want string }{
+		{"", "5min"},
+		{"SET statement_timeout = 1000", "1s"},
+		{"SET statement_timeout = '1500ms'", "1500ms"},
+		{"SET statement_timeout = '2h'", "5min"},
+		{"SET statement_timeout = 0", "5min"},
+		{"RESET statement_timeout", "5min"},
+	} {
+		if c.set != "" {
+			if _, err := conn.Exec(ctx, c.set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := show(); got != c.want {
+			t.Errorf("after %q: SHOW statement_timeout = %q, want %q", c.set, got, c.want)
+		}
 	}
 }
