@@ -326,3 +326,48 @@ func normalizeDuration(v string) (string, *pgError) {
 	}
 	return strconv.FormatInt(int64(n*scale), 10), nil
 }
+
+// typeNameOIDs are the SQL spellings of types a parameter can be cast to.
+var typeNameOIDs = map[string]uint32{
+	"int": oidInt4, "integer": oidInt4, "int4": oidInt4, "bigint": oidInt8, "int8": oidInt8,
+	"smallint": oidInt2, "int2": oidInt2, "double": oidFloat8, "float8": oidFloat8, "float": oidFloat8,
+	"real": oidFloat4, "float4": oidFloat4, "numeric": oidNumeric, "decimal": oidNumeric,
+	"text": oidText, "varchar": oidVarchar, "bool": oidBool, "boolean": oidBool, "date": oidDate,
+	"timestamp": oidTimestamp, "timestamptz": oidTimestampTZ, "interval": oidInterval,
+	"uuid": oidUUID, "bytea": oidBytea, "json": oidJSON, "time": oidTime,
+}
+
+// castParamOIDs finds parameters cast to a type in the query, $2::bigint or
+// CAST($2 AS bigint): in PostgreSQL such a parameter has the cast's type.
+func castParamOIDs(sql string) map[int]uint32 {
+	toks := lex(sql)
+	out := map[int]uint32{}
+	for i, t := range toks {
+		if t.kind != tokParam {
+			continue
+		}
+		n, err := strconv.Atoi(t.text[1:])
+		if err != nil {
+			continue
+		}
+		cast := nextWord(toks, i)
+		if cast < 0 || !toks[cast].is("::") && !toks[cast].is("AS") {
+			continue
+		}
+		if toks[cast].is("AS") && !prevIs(toks, i, "(") {
+			continue
+		}
+		name := nextWord(toks, cast)
+		if name < 0 || toks[name].kind != tokIdent {
+			continue
+		}
+		typ := strings.ToLower(toks[name].text)
+		if after := nextWord(toks, name); typ == "double" && after >= 0 && toks[after].is("precision") {
+			typ = "float8"
+		}
+		if oid, ok := typeNameOIDs[typ]; ok {
+			out[n] = oid
+		}
+	}
+	return out
+}

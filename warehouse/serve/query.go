@@ -199,10 +199,14 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 		p.paramOIDs = make([]uint32, n)
 		p.casts = make([]string, n)
 		untyped := map[int]string{}
+		castOIDs := castParamOIDs(p.sql)
 		for i := range n {
 			var declaredOID uint32
 			if i < len(declared) {
 				declaredOID = declared[i]
+			}
+			if declaredOID == 0 {
+				declaredOID = castOIDs[i+1]
 			}
 			var duckType duckdb.Type
 			if i < stmt.NumInput() {
