@@ -109,6 +109,49 @@ CREATE MACRO memory.pgcompat.quote_ident(ident) AS
 CREATE MACRO memory.pgcompat.array_upper(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN len(arr) END;
 CREATE MACRO memory.pgcompat.array_lower(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN 1 END;
 
+CREATE MACRO memory.pgcompat.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || '''';
+CREATE MACRO memory.pgcompat.quote_nullable(val) AS coalesce(memory.pgcompat.quote_literal(val), 'NULL');
+-- 'a.b' or '"A".b' to its parts, as PostgreSQL splits a qualified name.
+CREATE MACRO memory.pgcompat.parse_ident(qualified) AS list_transform(
+    regexp_extract_all(qualified, '("([^"]|"")*"|[^."]+)'),
+    part -> CASE WHEN part[1] = '"' THEN replace(part[2:-2], '""', '"') ELSE lower(part) END);
+-- The marts have no indexes, sequences, partitions or statistics counters.
+CREATE MACRO memory.pgcompat.pg_get_indexdef(index_oid) AS NULL::VARCHAR,
+    (index_oid, column_number, pretty) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_serial_sequence(table_name, column_name) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_partkeydef(rel_oid) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_constraintdef(constraint_oid) AS NULL::VARCHAR,
+    (constraint_oid, pretty) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_stat_get_numscans(rel_oid) AS 0::BIGINT;
+CREATE MACRO memory.pgcompat.pg_blocking_pids(pid) AS []::INTEGER[];
+-- to_char of a timestamp with the patterns clients use; others stay as written.
+CREATE MACRO memory.pgcompat.to_char(value, pattern) AS strftime(value::TIMESTAMPTZ,
+    replace(replace(replace(replace(replace(replace(replace(replace(replace(pattern,
+        'YYYY', '%Y'), 'HH24', '%H'), 'HH12', '%I'), 'MI', '%M'), 'SS', '%S'), 'MM', '%m'), 'DD', '%d'), 'TZ', '%Z'), 'US', '%f'));
+-- PostgreSQL's format(): %s, %I, %L and %% with optional positions (%2$s);
+-- the rewriter turns format(f, a, b) into pg_format(f, [a::VARCHAR, b::VARCHAR]).
+CREATE MACRO memory.pgcompat.pg_format_arg(spec, args, seq) AS
+    CASE WHEN spec LIKE '%$_' THEN TRY_CAST(regexp_extract(spec, '[0-9]+') AS INTEGER) ELSE seq END;
+CREATE MACRO memory.pgcompat.pg_format_spec(spec, args, seq) AS CASE
+    WHEN spec = '%%' THEN '%'
+    WHEN memory.pgcompat.pg_format_arg(spec, args, seq) > len(args) THEN error('too few arguments for format()')
+    WHEN right(spec, 1) = 's' THEN coalesce(args[memory.pgcompat.pg_format_arg(spec, args, seq)], '')
+    WHEN right(spec, 1) = 'I' THEN coalesce(memory.pgcompat.quote_ident(args[memory.pgcompat.pg_format_arg(spec, args, seq)]),
+        error('null values cannot be formatted as an SQL identifier'))
+    ELSE memory.pgcompat.quote_nullable(args[memory.pgcompat.pg_format_arg(spec, args, seq)]) END;
+CREATE MACRO memory.pgcompat.pg_format_parts(parts, specs, args) AS
+    parts[1] || array_to_string(list_transform(range(1, len(specs) + 1), i ->
+        memory.pgcompat.pg_format_spec(specs[i], args, len(list_filter(specs[1:i], s -> s <> '%%'))) || parts[i + 1]), '');
+CREATE MACRO memory.pgcompat.pg_format(fmt, args) AS memory.pgcompat.pg_format_parts(
+    regexp_split_to_array(fmt, '%([0-9]+\$)?[sIL%]'), regexp_extract_all(fmt, '%([0-9]+\$)?[sIL%]'), args);
+-- information_schema._pg_expandarray(array): a row (x, n) per element, the
+-- element and its position; JDBC's getPrimaryKeys reads index keys with it.
+CREATE MACRO memory.pgcompat._pg_expandarray(arr) AS
+    unnest(list_transform(range(1, len(arr) + 1), pos -> {'x': arr[pos], 'n': pos}));
+CREATE MACRO memory.pgcompat.row_to_json(record) AS to_json(record);
+CREATE MACRO memory.pgcompat.has_database_privilege(db, privilege) AS upper(privilege) IN ('CONNECT', 'TEMPORARY', 'TEMP'),
+    (role_name, db, privilege) AS upper(privilege) IN ('CONNECT', 'TEMPORARY', 'TEMP');
+
 -- The catalog tables, over the marts only.
 CREATE VIEW memory.pgcompat.pg_namespace AS
     SELECT memory.pgcompat.pg_nsp_oid(schema_name) AS oid, schema_name AS nspname, 10::BIGINT AS nspowner, NULL::VARCHAR[] AS nspacl
@@ -216,6 +259,22 @@ CREATE MACRO memory.pgcompat.pg_regclass(rel_name) AS coalesce(
 CREATE MACRO memory.pgcompat.pg_regproc(proc_name) AS replace(proc_name, 'pg_catalog.', '');
 CREATE MACRO memory.pgcompat.pg_regtype(type_name) AS (
     SELECT oid FROM memory.pgcompat.pg_type WHERE type_name IN (typname, memory.pgcompat.format_type(oid, NULL)) LIMIT 1);
+-- expr::regclass (regtype, regproc) of a name or an OID, and back to a name.
+CREATE MACRO memory.pgcompat.pg_to_regclass(val) AS
+    CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regclass(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
+CREATE MACRO memory.pgcompat.pg_regclass_text(rel_oid) AS coalesce(
+    (SELECT CASE WHEN n.nspname IN ('main', 'pg_catalog') THEN memory.pgcompat.quote_ident(c.relname)
+        ELSE memory.pgcompat.quote_ident(n.nspname) || '.' || memory.pgcompat.quote_ident(c.relname) END
+     FROM memory.pgcompat.pg_class c JOIN memory.pgcompat.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel_oid),
+    CASE rel_oid WHEN 1259 THEN 'pg_class' WHEN 1247 THEN 'pg_type' WHEN 1249 THEN 'pg_attribute' WHEN 1255 THEN 'pg_proc'
+        WHEN 2615 THEN 'pg_namespace' WHEN 1262 THEN 'pg_database' WHEN 2606 THEN 'pg_constraint' END,
+    rel_oid::VARCHAR);
+CREATE MACRO memory.pgcompat.pg_to_regtype(val) AS
+    CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regtype(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
+CREATE MACRO memory.pgcompat.pg_regtype_text(type_oid) AS
+    CASE WHEN memory.pgcompat.format_type(type_oid, NULL) = '???' THEN type_oid::VARCHAR ELSE memory.pgcompat.format_type(type_oid, NULL) END;
+CREATE MACRO memory.pgcompat.pg_to_regproc(val) AS val::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_regproc_text(proc) AS proc::VARCHAR;
 CREATE MACRO memory.pgcompat.pg_regnamespace(schema_name) AS memory.pgcompat.pg_nsp_oid(schema_name);
 
 -- information_schema over the marts with PostgreSQL's type names; the
@@ -258,14 +317,42 @@ CREATE VIEW memory.pgcompat.information_schema_columns AS
     FROM duckdb_columns() d JOIN memory.pgcompat.pg_type t ON t.oid = memory.pgcompat.pg_type_oid(d.data_type)
     WHERE d.database_name = '{{.Catalog}}';
 
+-- Views the marts are not: their SQL, pretty-printed or not.
+CREATE MACRO memory.pgcompat.pg_get_viewdef(rel_oid) AS
+    (SELECT "sql" FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, view_name) = rel_oid),
+    (rel_oid, pretty) AS
+    (SELECT "sql" FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, view_name) = rel_oid);
+-- Statistics views: the marts, read-only, with their row counts.
+CREATE VIEW memory.pgcompat.pg_stat_user_tables AS
+    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) AS relid, schema_name AS schemaname, table_name AS relname,
+        0::BIGINT AS seq_scan, NULL::TIMESTAMPTZ AS last_seq_scan, 0::BIGINT AS seq_tup_read, 0::BIGINT AS idx_scan,
+        NULL::TIMESTAMPTZ AS last_idx_scan, 0::BIGINT AS idx_tup_fetch, 0::BIGINT AS n_tup_ins, 0::BIGINT AS n_tup_upd,
+        0::BIGINT AS n_tup_del, 0::BIGINT AS n_tup_hot_upd, estimated_size::BIGINT AS n_live_tup, 0::BIGINT AS n_dead_tup,
+        0::BIGINT AS n_mod_since_analyze, 0::BIGINT AS n_ins_since_vacuum, NULL::TIMESTAMPTZ AS last_vacuum,
+        NULL::TIMESTAMPTZ AS last_autovacuum, NULL::TIMESTAMPTZ AS last_analyze, NULL::TIMESTAMPTZ AS last_autoanalyze,
+        0::BIGINT AS vacuum_count, 0::BIGINT AS autovacuum_count, 0::BIGINT AS analyze_count, 0::BIGINT AS autoanalyze_count
+    FROM duckdb_tables() WHERE database_name = '{{.Catalog}}';
+CREATE VIEW memory.pgcompat.pg_stat_all_tables AS SELECT * FROM memory.pgcompat.pg_stat_user_tables;
+CREATE VIEW memory.pgcompat.pg_statio_user_tables AS
+    SELECT relid, schemaname, relname, 0::BIGINT AS heap_blks_read, 0::BIGINT AS heap_blks_hit, NULL::BIGINT AS idx_blks_read,
+        NULL::BIGINT AS idx_blks_hit, NULL::BIGINT AS toast_blks_read, NULL::BIGINT AS toast_blks_hit,
+        NULL::BIGINT AS tidx_blks_read, NULL::BIGINT AS tidx_blks_hit
+    FROM memory.pgcompat.pg_stat_user_tables;
+CREATE VIEW memory.pgcompat.pg_stat_database AS
+    SELECT 16384::BIGINT AS datid, '{{.Catalog}}' AS datname, NULL::INTEGER AS numbackends, 0::BIGINT AS xact_commit,
+        0::BIGINT AS xact_rollback, 0::BIGINT AS blks_read, 0::BIGINT AS blks_hit, 0::BIGINT AS tup_returned,
+        0::BIGINT AS tup_fetched, 0::BIGINT AS tup_inserted, 0::BIGINT AS tup_updated, 0::BIGINT AS tup_deleted,
+        0::BIGINT AS conflicts, 0::BIGINT AS temp_files, 0::BIGINT AS temp_bytes, 0::BIGINT AS deadlocks,
+        NULL::TIMESTAMPTZ AS stats_reset;
+
 -- Catalogs of features the marts do not use: empty, with PostgreSQL's columns.
 CREATE VIEW memory.pgcompat.pg_index AS
     SELECT NULL::BIGINT AS indexrelid, NULL::BIGINT AS indrelid, NULL::SMALLINT AS indnatts, NULL::SMALLINT AS indnkeyatts,
         NULL::BOOLEAN AS indisunique, NULL::BOOLEAN AS indnullsnotdistinct, NULL::BOOLEAN AS indisprimary,
         NULL::BOOLEAN AS indisexclusion, NULL::BOOLEAN AS indimmediate, NULL::BOOLEAN AS indisclustered,
         NULL::BOOLEAN AS indisvalid, NULL::BOOLEAN AS indcheckxmin, NULL::BOOLEAN AS indisready, NULL::BOOLEAN AS indislive,
-        NULL::BOOLEAN AS indisreplident, NULL::VARCHAR AS indkey, NULL::VARCHAR AS indcollation, NULL::VARCHAR AS indclass,
-        NULL::VARCHAR AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred
+        NULL::BOOLEAN AS indisreplident, NULL::SMALLINT[] AS indkey, NULL::BIGINT[] AS indcollation, NULL::BIGINT[] AS indclass,
+        NULL::SMALLINT[] AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred
     WHERE false;
 CREATE VIEW memory.pgcompat.pg_constraint AS
     SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS conname, NULL::BIGINT AS connamespace, NULL::VARCHAR AS contype,
@@ -275,6 +362,56 @@ CREATE VIEW memory.pgcompat.pg_constraint AS
         NULL::BOOLEAN AS conislocal, NULL::INTEGER AS coninhcount, NULL::BOOLEAN AS connoinherit, NULL::SMALLINT[] AS conkey,
         NULL::SMALLINT[] AS confkey, NULL::BIGINT[] AS conpfeqop, NULL::BIGINT[] AS conppeqop, NULL::BIGINT[] AS conffeqop,
         NULL::SMALLINT[] AS confdelsetcols, NULL::BIGINT[] AS conexclop, NULL::VARCHAR AS conbin
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_shdescription AS
+    SELECT NULL::BIGINT AS objoid, NULL::BIGINT AS classoid, NULL::VARCHAR AS description
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_locks AS
+    SELECT NULL::VARCHAR AS locktype, NULL::BIGINT AS database, NULL::BIGINT AS relation, NULL::INTEGER AS page,
+        NULL::SMALLINT AS tuple, NULL::VARCHAR AS virtualxid, NULL::BIGINT AS transactionid, NULL::BIGINT AS classid,
+        NULL::BIGINT AS objid, NULL::SMALLINT AS objsubid, NULL::VARCHAR AS virtualtransaction, NULL::INTEGER AS pid,
+        NULL::VARCHAR AS mode, NULL::BOOLEAN AS granted, NULL::BOOLEAN AS fastpath, NULL::TIMESTAMPTZ AS waitstart
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_rules AS
+    SELECT NULL::VARCHAR AS schemaname, NULL::VARCHAR AS tablename, NULL::VARCHAR AS rulename, NULL::VARCHAR AS definition
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_matviews AS
+    SELECT NULL::VARCHAR AS schemaname, NULL::VARCHAR AS matviewname, NULL::VARCHAR AS matviewowner,
+        NULL::VARCHAR AS tablespace, NULL::BOOLEAN AS hasindexes, NULL::BOOLEAN AS ispopulated, NULL::VARCHAR AS definition
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_language AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS lanname, NULL::BIGINT AS lanowner, NULL::BOOLEAN AS lanispl,
+        NULL::BOOLEAN AS lanpltrusted, NULL::BIGINT AS lanplcallfoid, NULL::BIGINT AS laninline,
+        NULL::BIGINT AS lanvalidator, NULL::VARCHAR[] AS lanacl
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_opclass AS
+    SELECT NULL::BIGINT AS oid, NULL::BIGINT AS opcmethod, NULL::VARCHAR AS opcname, NULL::BIGINT AS opcnamespace,
+        NULL::BIGINT AS opcowner, NULL::BIGINT AS opcfamily, NULL::BIGINT AS opcintype, NULL::BOOLEAN AS opcdefault,
+        NULL::BIGINT AS opckeytype
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_conversion AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS conname, NULL::BIGINT AS connamespace, NULL::BIGINT AS conowner,
+        NULL::INTEGER AS conforencoding, NULL::INTEGER AS contoencoding, NULL::VARCHAR AS conproc, NULL::BOOLEAN AS condefault
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_foreign_data_wrapper AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS fdwname, NULL::BIGINT AS fdwowner, NULL::BIGINT AS fdwhandler,
+        NULL::BIGINT AS fdwvalidator, NULL::VARCHAR[] AS fdwacl, NULL::VARCHAR[] AS fdwoptions
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_foreign_server AS
+    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS srvname, NULL::BIGINT AS srvowner, NULL::BIGINT AS srvfdw,
+        NULL::VARCHAR AS srvtype, NULL::VARCHAR AS srvversion, NULL::VARCHAR[] AS srvacl, NULL::VARCHAR[] AS srvoptions
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_range AS
+    SELECT NULL::BIGINT AS rngtypid, NULL::BIGINT AS rngsubtype, NULL::BIGINT AS rngmultitypid, NULL::BIGINT AS rngcollation,
+        NULL::BIGINT AS rngsubopc, NULL::VARCHAR AS rngcanonical, NULL::VARCHAR AS rngsubdiff
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_sequence AS
+    SELECT NULL::BIGINT AS seqrelid, NULL::BIGINT AS seqtypid, NULL::BIGINT AS seqstart, NULL::BIGINT AS seqincrement,
+        NULL::BIGINT AS seqmax, NULL::BIGINT AS seqmin, NULL::BIGINT AS seqcache, NULL::BOOLEAN AS seqcycle
+    WHERE false;
+CREATE VIEW memory.pgcompat.pg_depend AS
+    SELECT NULL::BIGINT AS classid, NULL::BIGINT AS objid, NULL::INTEGER AS objsubid, NULL::BIGINT AS refclassid,
+        NULL::BIGINT AS refobjid, NULL::INTEGER AS refobjsubid, NULL::VARCHAR AS deptype
     WHERE false;
 CREATE VIEW memory.pgcompat.pg_inherits AS
     SELECT NULL::BIGINT AS inhrelid, NULL::BIGINT AS inhparent, NULL::INTEGER AS inhseqno, NULL::BOOLEAN AS inhdetachpending

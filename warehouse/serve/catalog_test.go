@@ -2,9 +2,12 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // What BI tools send on connect and on schema sync, as they send it.
@@ -129,6 +132,84 @@ func TestCatalogAgreesWithTheWire(t *testing.T) {
 			if cat != got {
 				t.Errorf("%s: pg_attribute says %q, the wire %q", table, cat, got)
 			}
+		}
+	}
+}
+
+// TestFormat: PostgreSQL's format(), which Metabase's field sync and user
+// SQL call, formats as PostgreSQL does, and refuses what PostgreSQL refuses.
+func TestFormat(t *testing.T) {
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	for _, c := range []struct{ sql, want string }{
+		{`SELECT format('%I.%I', 'main', 'rfm')`, "main.rfm"},
+		{`SELECT format('%s', 'x')`, "x"},
+		{`SELECT format('%I', 'Odd "Name"')`, `"Odd ""Name"""`},
+		{`SELECT format('%L and %L', 'it''s', NULL)`, "'it''s' and NULL"},
+		{`SELECT format('%2$s %1$s 100%%', 'a', 'b')`, "b a 100%"},
+		{`SELECT format('no specifiers')`, "no specifiers"},
+		{`SELECT format('[%s]', NULL)`, "[]"},
+		{`SELECT format('%s=%s', customer_id, r_score) FROM rfm ORDER BY customer_id LIMIT 1`, "C0000000=" + fmt.Sprint(duckQuery(t, ts.pub.path, "SELECT r_score FROM rfm ORDER BY customer_id LIMIT 1")[0][0])},
+	} {
+		for _, proto := range []string{"simple", "extended"} {
+			var rows [][][]byte
+			if proto == "simple" {
+				res, err := conn.PgConn().Exec(ctx, c.sql).ReadAll()
+				if err != nil {
+					t.Fatalf("%s: %v", c.sql, err)
+				}
+				rows = res[0].Rows
+			} else {
+				res := conn.PgConn().ExecParams(ctx, c.sql, nil, nil, nil, nil).Read()
+				if res.Err != nil {
+					t.Fatalf("%s: %v", c.sql, res.Err)
+				}
+				rows = res.Rows
+			}
+			if len(rows) != 1 || string(rows[0][0]) != c.want {
+				t.Errorf("%s %s: got %q, want %q", proto, c.sql, rows, c.want)
+			}
+		}
+	}
+	for _, q := range []string{`SELECT format('%s %s', 'a')`, `SELECT format('%I', NULL)`} {
+		_, err := conn.PgConn().Exec(ctx, q).ReadAll()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != codeInvalidParameterValue {
+			t.Errorf("%s: %v, want SQLSTATE %s", q, err, codeInvalidParameterValue)
+		}
+	}
+}
+
+// TestRegCasts: casts to and from regclass and regtype look names up and
+// print names, as PostgreSQL does, for literals, columns and parameters.
+func TestRegCasts(t *testing.T) {
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		sql  string
+		args [][]byte
+		want string
+	}{
+		{`SELECT 'bool'::regtype::text, 'int8'::pg_catalog.regtype::text, 23::regtype::text`, nil, "boolean|bigint|integer"},
+		{`SELECT 'rfm'::regclass::text, 'main.rfm'::regclass = 'rfm'::regclass, 'pg_class'::regclass::text`, nil, "rfm|t|pg_class"},
+		{`SELECT a.attrelid::regclass::text, a.atttypid::regtype::text FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid = 'rfm'::regclass AND a.attnum = 2`, nil, "rfm|smallint"},
+		{`SELECT format('%I.%I', 'main', 'rfm')::regclass::oid = 'rfm'::regclass`, nil, "t"},
+		{`SELECT $1::regtype::text`, [][]byte{[]byte("bool")}, "boolean"},
+		{`SELECT $1::regclass = 'rfm'::regclass`, [][]byte{[]byte("main.rfm")}, "t"},
+	} {
+		res := conn.PgConn().ExecParams(ctx, c.sql, c.args, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatalf("%s: %v", c.sql, res.Err)
+		}
+		var got []string
+		for _, v := range res.Rows[0] {
+			got = append(got, string(v))
+		}
+		if strings.Join(got, "|") != c.want {
+			t.Errorf("%s: got %v, want %s", c.sql, got, c.want)
 		}
 	}
 }

@@ -111,24 +111,17 @@ var (
 )
 
 // engineError maps a DuckDB error to a SQLSTATE and a PostgreSQL-style
-// message: the first line without DuckDB's "<Kind> Error: " prefix, and its
-// "Did you mean" suggestion as the hint.
+// message: the first line without DuckDB's "<Kind> Error: " prefix. DuckDB's
+// "Did you mean" suggestions are dropped: they name the engine's internal
+// macros and catalogs, not anything a client can use.
 func engineError(de *duckdb.Error) *pgError {
 	msg := de.Msg
 	if _, rest, ok := strings.Cut(msg, " Error: "); ok && !strings.Contains(msg[:len(msg)-len(rest)], "\n") {
 		msg = rest
 	}
-	var hint string
-	lines := strings.Split(msg, "\n")
-	msg = strings.TrimSpace(lines[0])
-	for _, l := range lines[1:] {
-		if strings.HasPrefix(l, "Did you mean") {
-			hint = strings.TrimSpace(l)
-		}
-	}
-	e := newError(engineErrorCode(de.Type, msg), msg)
-	e.Hint = hint
-	return e
+	msg, _, _ = strings.Cut(msg, "\n")
+	msg = strings.TrimSpace(msg)
+	return newError(engineErrorCode(de.Type, msg), msg)
 }
 
 func engineErrorCode(t duckdb.ErrorType, msg string) string {

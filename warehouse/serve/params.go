@@ -27,6 +27,8 @@ type paramDef struct {
 	desc     string
 	// normalize validates a new value and returns the stored form.
 	normalize func(string) (string, *pgError)
+	// show prints the stored form as SHOW does, when it differs.
+	show func(string) string
 }
 
 var paramDefs = []paramDef{
@@ -47,10 +49,10 @@ var paramDefs = []paramDef{
 	{name: "in_hot_standby", value: "off", report: true, readOnly: true, desc: "Shows whether hot standby is currently active."},
 	{name: "search_path", value: "main", desc: "Sets the schema search order for names that are not schema-qualified."},
 	{name: "extra_float_digits", value: "1", desc: "Sets the number of digits displayed for floating-point values.", normalize: normalizeFloatDigits},
-	{name: "statement_timeout", value: "0", desc: "Sets the maximum allowed duration of any statement.", normalize: normalizeDuration},
-	{name: "lock_timeout", value: "0", desc: "Sets the maximum allowed duration of any wait for a lock.", normalize: normalizeDuration},
-	{name: "idle_in_transaction_session_timeout", value: "0", desc: "Sets the maximum allowed idle time between queries, when in a transaction.", normalize: normalizeDuration},
-	{name: "idle_session_timeout", value: "0", desc: "Sets the maximum allowed idle time between queries, when not in a transaction.", normalize: normalizeDuration},
+	{name: "statement_timeout", value: "0", desc: "Sets the maximum allowed duration of any statement.", normalize: normalizeDuration, show: showDuration},
+	{name: "lock_timeout", value: "0", desc: "Sets the maximum allowed duration of any wait for a lock.", normalize: normalizeDuration, show: showDuration},
+	{name: "idle_in_transaction_session_timeout", value: "0", desc: "Sets the maximum allowed idle time between queries, when in a transaction.", normalize: normalizeDuration, show: showDuration},
+	{name: "idle_session_timeout", value: "0", desc: "Sets the maximum allowed idle time between queries, when not in a transaction.", normalize: normalizeDuration, show: showDuration},
 	{name: "transaction_isolation", value: "read committed", desc: "Sets the current transaction's isolation level."},
 	{name: "default_transaction_isolation", value: "read committed", desc: "Sets the transaction isolation level of each new transaction."},
 	{name: "transaction_deferrable", value: "off", desc: "Whether to defer a read-only serializable transaction until it can be executed with no possible serialization failures."},
@@ -118,8 +120,12 @@ func newSessionParams(user string, maxConnections int, tlsOn bool) sessionParams
 
 func (p sessionParams) clone() sessionParams { return maps.Clone(p) }
 
+// get returns a parameter as SHOW prints it.
 func (p sessionParams) get(name string) (string, bool) {
 	v, ok := p[strings.ToLower(name)]
+	if def, known := paramByName(name); ok && known && def.show != nil {
+		v = def.show(v)
+	}
 	return v, ok
 }
 
@@ -189,7 +195,8 @@ func (p sessionParams) reported() map[string]string {
 func (p sessionParams) all() [][3]string {
 	var rows [][3]string
 	for _, d := range paramDefs {
-		rows = append(rows, [3]string{d.name, p[strings.ToLower(d.name)], d.desc})
+		v, _ := p.get(d.name)
+		rows = append(rows, [3]string{d.name, v, d.desc})
 	}
 	slices.SortFunc(rows, func(a, b [3]string) int { return strings.Compare(strings.ToLower(a[0]), strings.ToLower(b[0])) })
 	return rows
@@ -202,6 +209,15 @@ func (p sessionParams) textFormat() textFormat {
 	}
 	digits, _ := strconv.Atoi(p["extra_float_digits"])
 	return textFormat{location: loc, extraFloatDigit: digits}
+}
+
+// limitTimeout makes statement_timeout the limit the server enforces: the
+// client's value when it is lower than the server's, else the server's.
+func (p sessionParams) limitTimeout(limit time.Duration) {
+	own := p.statementTimeout()
+	if limit > 0 && (own == 0 || own > limit) {
+		p["statement_timeout"] = strconv.FormatInt(limit.Milliseconds(), 10)
+	}
 }
 
 // statementTimeout is the session's statement_timeout; 0 means none.
@@ -279,6 +295,24 @@ func normalizeFloatDigits(v string) (string, *pgError) {
 	return strconv.Itoa(n), nil
 }
 
+// showDuration prints milliseconds in PostgreSQL's units: the largest unit
+// that divides the value, as 1000 shows as 1s and 1500 as 1500ms.
+func showDuration(ms string) string {
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || n == 0 {
+		return ms
+	}
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"d", 86_400_000}, {"h", 3_600_000}, {"min", 60_000}, {"s", 1000}} {
+		if n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return ms + "ms"
+}
+
 // normalizeDuration stores a time setting in milliseconds, accepting
 // PostgreSQL's units: 5000, '5s', '2min'.
 func normalizeDuration(v string) (string, *pgError) {
@@ -291,4 +325,49 @@ func normalizeDuration(v string) (string, *pgError) {
 		return "", newError(codeInvalidParameterValue, fmt.Sprintf("invalid value for a time parameter: %q; use milliseconds or a unit such as '30s'", v))
 	}
 	return strconv.FormatInt(int64(n*scale), 10), nil
+}
+
+// typeNameOIDs are the SQL spellings of types a parameter can be cast to.
+var typeNameOIDs = map[string]uint32{
+	"int": oidInt4, "integer": oidInt4, "int4": oidInt4, "bigint": oidInt8, "int8": oidInt8,
+	"smallint": oidInt2, "int2": oidInt2, "double": oidFloat8, "float8": oidFloat8, "float": oidFloat8,
+	"real": oidFloat4, "float4": oidFloat4, "numeric": oidNumeric, "decimal": oidNumeric,
+	"text": oidText, "varchar": oidVarchar, "bool": oidBool, "boolean": oidBool, "date": oidDate,
+	"timestamp": oidTimestamp, "timestamptz": oidTimestampTZ, "interval": oidInterval,
+	"uuid": oidUUID, "bytea": oidBytea, "json": oidJSON, "time": oidTime,
+}
+
+// castParamOIDs finds parameters cast to a type in the query, $2::bigint or
+// CAST($2 AS bigint): in PostgreSQL such a parameter has the cast's type.
+func castParamOIDs(sql string) map[int]uint32 {
+	toks := lex(sql)
+	out := map[int]uint32{}
+	for i, t := range toks {
+		if t.kind != tokParam {
+			continue
+		}
+		n, err := strconv.Atoi(t.text[1:])
+		if err != nil {
+			continue
+		}
+		cast := nextWord(toks, i)
+		if cast < 0 || !toks[cast].is("::") && !toks[cast].is("AS") {
+			continue
+		}
+		if toks[cast].is("AS") && !prevIs(toks, i, "(") {
+			continue
+		}
+		name := nextWord(toks, cast)
+		if name < 0 || toks[name].kind != tokIdent {
+			continue
+		}
+		typ := strings.ToLower(toks[name].text)
+		if after := nextWord(toks, name); typ == "double" && after >= 0 && toks[after].is("precision") {
+			typ = "float8"
+		}
+		if oid, ok := typeNameOIDs[typ]; ok {
+			out[n] = oid
+		}
+	}
+	return out
 }

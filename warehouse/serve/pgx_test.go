@@ -893,3 +893,28 @@ func TestExtendedProtocolMessages(t *testing.T) {
 		t.Errorf("empty query: %s", k)
 	}
 }
+
+// TestCastParameterTypes: a parameter cast to a type is described with that
+// type, so pgx's default mode encodes its argument: $2::bigint is int8.
+func TestCastParameterTypes(t *testing.T) {
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	sd, err := conn.Prepare(ctx, "", "SELECT $1::double precision * $2::bigint, CAST($3 AS integer) + 1, $4::date")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sd.ParamOIDs); got != fmt.Sprint([]uint32{oidFloat8, oidInt8, oidInt4, oidDate}) {
+		t.Errorf("parameter types %s", got)
+	}
+	var product float64
+	var next int32
+	var day time.Time
+	if err := conn.QueryRow(ctx, "SELECT $1::double precision * $2::bigint, CAST($3 AS integer) + 1, $4::date",
+		1.5, int64(4), int32(41), time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC)).Scan(&product, &next, &day); err != nil {
+		t.Fatal(err)
+	}
+	if product != 6 || next != 42 || day.Format(time.DateOnly) != "2025-06-30" {
+		t.Errorf("got %v %v %v", product, next, day)
+	}
+}

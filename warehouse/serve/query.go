@@ -165,6 +165,7 @@ func (s *session) rewrite(cmd command) (*prepared, *pgError) {
 	if cmd.kind == cmdCopyOut {
 		st = cmd.copy.query
 	}
+	s.noteQuery(cmd.stmt.text())
 	text, e := rewriteForEngine(st, s.rewriteContext())
 	if e != nil {
 		return nil, e
@@ -198,10 +199,14 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 		p.paramOIDs = make([]uint32, n)
 		p.casts = make([]string, n)
 		untyped := map[int]string{}
+		castOIDs := castParamOIDs(p.sql)
 		for i := range n {
 			var declaredOID uint32
 			if i < len(declared) {
 				declaredOID = declared[i]
+			}
+			if declaredOID == 0 {
+				declaredOID = castOIDs[i+1]
 			}
 			var duckType duckdb.Type
 			if i < stmt.NumInput() {
@@ -237,7 +242,8 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 }
 
 func (s *session) rewriteContext() rewriteContext {
-	return rewriteContext{user: s.user, pid: s.pid, setting: s.params.get}
+	return rewriteContext{user: s.user, pid: s.pid, setting: s.params.get,
+		activity: func() string { return s.srv.statActivity(s.user, s.pid) }}
 }
 
 // paramOID picks the type reported for a parameter: the client's, else the

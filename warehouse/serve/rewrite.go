@@ -14,6 +14,8 @@ type rewriteContext struct {
 	user    string
 	pid     uint32
 	setting func(name string) (string, bool)
+	// activity renders pg_stat_activity, the server's sessions, as a subquery.
+	activity func() string
 }
 
 // regexOps are PostgreSQL's regular expression operators. PostgreSQL matches
@@ -30,6 +32,30 @@ var regexOps = map[string]struct {
 var literalCasts = map[string]string{
 	"regclass": "pg_regclass", "regtype": "pg_regtype", "regnamespace": "pg_regnamespace", "regproc": "pg_regproc",
 	"bytea": "pg_bytea",
+}
+
+// regCasts are the OID alias types whose casts from expressions are rewritten.
+var regCasts = map[string]string{"regclass": "pg_regclass", "regtype": "pg_regtype", "regproc": "pg_regproc"}
+
+// regTextCast writes the conversion of an OID alias value, whose type name
+// is at typ, to its name when ::text (or varchar, name) follows, as
+// PostgreSQL prints 'bool'::regtype::text as boolean. It returns how many
+// tokens it consumed.
+func regTextCast(toks []token, typ int, b *strings.Builder) int {
+	kind := strings.ToLower(toks[typ].text)
+	if regCasts[kind] == "" {
+		return 0
+	}
+	cast := nextWord(toks, typ)
+	if cast < 0 || !toks[cast].is("::") {
+		return 0
+	}
+	target := nextWord(toks, cast)
+	if target < 0 || !toks[target].is("text") && !toks[target].is("varchar") && !toks[target].is("name") {
+		return 0
+	}
+	fmt.Fprintf(b, ".pg_%s_text()", kind)
+	return target - typ
 }
 
 // infoSchemaViews are the information_schema views emulated over the marts
@@ -51,8 +77,15 @@ var infoSchemaViews = map[string]bool{"tables": true, "columns": true, "schemata
 func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 	toks := stripQualifiers(st.tokens)
 	var b strings.Builder
+	columnAlias := -1 // the alias of a set-returning function, which also names its column
+	closeAt := -1     // the end of a function call made a subquery
+	replace := map[int]string{}
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
+		if text, ok := replace[i]; ok {
+			b.WriteString(text)
+			continue
+		}
 		next := nextWord(toks, i)
 		switch {
 		case t.kind == tokOp && regexOps[t.text].op != "" && next >= 0 && toks[next].kind == tokString:
@@ -69,9 +102,20 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 			typ := nextWord(toks, next)
 			if typ >= 0 && literalCasts[strings.ToLower(toks[typ].text)] != "" {
 				fmt.Fprintf(&b, "%s(%s)", literalCasts[strings.ToLower(toks[typ].text)], quoteString(stringValue(t.text)))
-				i = typ
+				i = typ + regTextCast(toks, typ, &b)
 				continue
 			}
+		case (t.kind == tokNumber || t.kind == tokParam) && next >= 0 && toks[next].is("::") &&
+			nextWord(toks, next) >= 0 && regCasts[strings.ToLower(toks[nextWord(toks, next)].text)] != "":
+			// 23::regtype: a number cannot take a chained function call.
+			fmt.Fprintf(&b, "(%s)", t.text)
+			continue
+		case t.is("::") && next >= 0 && regCasts[strings.ToLower(toks[next].text)] != "":
+			// expr::regclass: a name is looked up, an OID stays; DuckDB's
+			// function chaining applies the conversion to expr as a whole.
+			fmt.Fprintf(&b, ".pg_to_%s()", strings.ToLower(toks[next].text))
+			i = next + regTextCast(toks, next, &b)
+			continue
 		case t.kind == tokString && (t.text[0] == 'e' || t.text[0] == 'E'):
 			// DuckDB reads E'' strings, but normalizing them keeps the regex
 			// rule above from having to care.
@@ -79,7 +123,16 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 			continue
 		case t.kind == tokIdent && !prevIs(toks, i, ".") && (next < 0 || !toks[next].is("(")):
 			switch strings.ToLower(t.text) {
-			case "current_user", "session_user", "current_role":
+			case "pg_stat_activity":
+				if rc.activity == nil || !prevIs(toks, i, "FROM") && !prevIs(toks, i, "JOIN") && !prevIs(toks, i, ",") {
+					break
+				}
+				b.WriteString(rc.activity())
+				if next < 0 || toks[next].kind != tokIdent || isClauseKeyword(toks[next].text) {
+					b.WriteString(" AS pg_stat_activity")
+				}
+				continue
+			case "current_user", "session_user", "current_role", "user":
 				fmt.Fprintf(&b, "current_user(%s)", quoteString(rc.user))
 				continue
 			}
@@ -91,16 +144,25 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 					i = close
 					continue
 				}
+			case "format":
+				if formatCall(toks, next, replace) {
+					b.WriteString("pg_format")
+					continue
+				}
+			case "json_build_object":
+				b.WriteString("json_object")
+				continue
+			case "string_to_array":
+				// A scalar function in FROM is a one-row table in PostgreSQL.
+				if end := aliasedSetFunction(toks, i, next); end > 0 {
+					b.WriteString("(SELECT ")
+					closeAt, columnAlias = closingParen(toks, next), end
+				}
 			case "generate_series", "unnest", "generate_subscripts", "regexp_split_to_table", "string_to_table":
 				// These return one column, which an alias in FROM names in
 				// PostgreSQL; in DuckDB the alias only names the table.
 				if end := aliasedSetFunction(toks, i, next); end > 0 {
-					for _, tk := range toks[i : end+1] {
-						b.WriteString(tk.text)
-					}
-					fmt.Fprintf(&b, "(%s)", toks[end].text)
-					i = end
-					continue
+					columnAlias = end
 				}
 			case "current_setting":
 				end, text, err := rewriteCurrentSetting(toks, next, rc)
@@ -115,6 +177,12 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 			}
 		}
 		b.WriteString(t.text)
+		if i == closeAt {
+			b.WriteString(")")
+		}
+		if i == columnAlias {
+			fmt.Fprintf(&b, "(%s)", t.text)
+		}
 	}
 	return b.String(), nil
 }
@@ -122,7 +190,8 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 // aliasedSetFunction returns the index of the alias of a set-returning
 // function called in FROM or JOIN with an alias and no column list, or 0.
 func aliasedSetFunction(toks []token, name, open int) int {
-	if !prevIs(toks, name, "FROM") && !prevIs(toks, name, "JOIN") && !prevIs(toks, name, "LATERAL") {
+	if !prevIs(toks, name, "FROM") && !prevIs(toks, name, "JOIN") && !prevIs(toks, name, "LATERAL") &&
+		!(prevIs(toks, name, ",") && inFromList(toks, name)) {
 		return 0
 	}
 	depth := 0
@@ -152,6 +221,74 @@ func aliasedSetFunction(toks []token, name, open int) int {
 		return 0
 	}
 	return alias
+}
+
+// inFromList reports whether the token at i is in a FROM list: the nearest
+// clause keyword before it, at its parenthesis depth, is FROM.
+func inFromList(toks []token, i int) bool {
+	depth := 0
+	for j := i - 1; j >= 0; j-- {
+		switch {
+		case toks[j].is(")"):
+			depth++
+		case toks[j].is("("):
+			if depth--; depth < 0 {
+				return false
+			}
+		case depth == 0 && toks[j].is("FROM"):
+			return true
+		case depth == 0 && (toks[j].is("SELECT") || toks[j].is("WHERE") || isClauseKeyword(toks[j].text) && !toks[j].is("JOIN")):
+			return false
+		}
+	}
+	return false
+}
+
+// formatCall plans the rewrite of PostgreSQL's format(f, a, ...), whose "("
+// is at open, into pg_format(f, [CAST((a) AS VARCHAR), ...]): the tokens to
+// replace go in replace, the arguments themselves are rewritten as usual.
+func formatCall(toks []token, open int, replace map[int]string) bool {
+	closing := closingParen(toks, open)
+	if closing < 0 {
+		return false
+	}
+	var commas []int
+	depth := 0
+	for j := open + 1; j < closing; j++ {
+		switch {
+		case toks[j].is("(") || toks[j].is("["):
+			depth++
+		case toks[j].is(")") || toks[j].is("]"):
+			depth--
+		case depth == 0 && toks[j].is(","):
+			commas = append(commas, j)
+		}
+	}
+	if len(commas) == 0 {
+		replace[closing] = ", []::VARCHAR[])"
+		return true
+	}
+	replace[commas[0]] = ", [CAST(("
+	for _, c := range commas[1:] {
+		replace[c] = ") AS VARCHAR), CAST(("
+	}
+	replace[closing] = ") AS VARCHAR)])"
+	return true
+}
+
+// closingParen returns the index of the ")" matching the "(" at open, or -1.
+func closingParen(toks []token, open int) int {
+	depth := 0
+	for j := open; j < len(toks); j++ {
+		if toks[j].is("(") {
+			depth++
+		} else if toks[j].is(")") {
+			if depth--; depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
 }
 
 // isClauseKeyword reports words that can follow a FROM item and are not an alias.
@@ -208,6 +345,11 @@ func stripQualifiers(toks []token) []token {
 			i = next
 			continue
 		case t.kind == tokIdent && strings.EqualFold(t.text, "information_schema") && next >= 0 && toks[next].is(".") && !prevIs(toks, i, "."):
+			if name := nextWord(toks, next); name >= 0 && strings.EqualFold(identValue(toks[name]), "_pg_expandarray") {
+				out = append(out, toks[name])
+				i = name
+				continue
+			}
 			if name := nextWord(toks, next); name >= 0 && infoSchemaViews[strings.ToLower(identValue(toks[name]))] {
 				out = append(out, token{kind: tokIdent, text: "information_schema_" + strings.ToLower(identValue(toks[name]))})
 				i = name

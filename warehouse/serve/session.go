@@ -50,6 +50,7 @@ type session struct {
 	mu       sync.Mutex
 	running  *runningStatement
 	stopping bool
+	activity activity
 }
 
 // runningStatement cancels the statement a CancelRequest targets.
@@ -75,6 +76,7 @@ func newSession(srv *Server, queries context.Context, conn net.Conn, be *pgproto
 		txStatus: txIdle,
 		stmts:    map[string]*prepared{},
 		portals:  map[string]*portal{},
+		activity: activity{started: time.Now()},
 	}
 }
 
@@ -113,6 +115,7 @@ func (s *session) applyStartupParams(params map[string]string) *pgError {
 			return e
 		}
 	}
+	s.params.limitTimeout(s.srv.opts.StatementTimeout)
 	return nil
 }
 
@@ -483,6 +486,7 @@ func (s *session) runServerCommand(cmd command, describe bool, formats []int16) 
 				s.local[key] = before[key]
 			}
 		}
+		s.params.limitTimeout(s.srv.opts.StatementTimeout)
 		s.reportChanges(before)
 	case cmdReset:
 		before := s.params.clone()
@@ -493,6 +497,7 @@ func (s *session) runServerCommand(cmd command, describe bool, formats []int16) 
 		} else if e := s.params.reset(cmd.param, s.engineSetting); e != nil {
 			return e
 		}
+		s.params.limitTimeout(s.srv.opts.StatementTimeout)
 		s.reportChanges(before)
 	case cmdShow:
 		return s.show(cmd, describe, formats)
@@ -529,6 +534,7 @@ func (s *session) runServerCommand(cmd command, describe bool, formats []int16) 
 		}
 		before := s.params.clone()
 		s.params = newSessionParams(s.user, s.srv.opts.MaxConnections, s.params["ssl"] == "on")
+		s.params.limitTimeout(s.srv.opts.StatementTimeout)
 		s.reportChanges(before)
 		s.closePortals(true)
 		clear(s.stmts)

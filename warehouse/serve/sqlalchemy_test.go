@@ -1,0 +1,75 @@
+package serve
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestSQLAlchemyReflection: Debian's SQLAlchemy (Superset's schema browser)
+// reflects the marts, and pandas reads a query into a frame.
+func TestSQLAlchemyReflection(t *testing.T) {
+	if err := exec.Command(debianPython, "-c", "import sqlalchemy, pandas, psycopg2").Run(); err != nil {
+		if testing.Short() {
+			t.Skipf("no SQLAlchemy/pandas (apt-get install python3-sqlalchemy python3-pandas): %v", err)
+		}
+		t.Fatalf("%s cannot import sqlalchemy, pandas and psycopg2 (.ci/run installs them): %v", debianPython, err)
+	}
+	ts := startServer(t)
+	url := "postgresql+psycopg2://" + testUser + ":" + strings.ReplaceAll(testPassword, " ", "%20") + "@" + ts.addr + "/custmart?sslmode=disable"
+	out, err := exec.Command(debianPython, "testdata/sqlalchemy_client.py", url).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("SQLAlchemy client failed: %v\n%s", err, stderr)
+	}
+	var got struct {
+		Schemas []string           `json:"schemas"`
+		Tables  []string           `json:"tables"`
+		Views   []string           `json:"views"`
+		Columns map[string][][]any `json:"columns"`
+		PK      struct {
+			Cols []string `json:"constrained_columns"`
+		} `json:"pk"`
+		FKs   []any `json:"fks"`
+		Frame struct {
+			Columns []string `json:"columns"`
+			Dtypes  []string `json:"dtypes"`
+			Rows    [][]any  `json:"rows"`
+		} `json:"frame"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("decode client output: %v\n%s", err, out)
+	}
+	if fmt.Sprint(got.Tables) != "[customer_value rfm segment_summary]" || len(got.Views) != 0 {
+		t.Errorf("tables %v, views %v", got.Tables, got.Views)
+	}
+	if !strings.Contains(fmt.Sprint(got.Schemas), "main") {
+		t.Errorf("schemas %v lack main", got.Schemas)
+	}
+	wantCols := map[string]string{
+		"rfm":             "[[customer_id VARCHAR true] [r_score SMALLINT true] [f_score SMALLINT true] [m_score SMALLINT true] [rfm_segment VARCHAR true]]",
+		"segment_summary": "[[segment VARCHAR true] [customers BIGINT true] [revenue NUMERIC(38, 2) true] [avg_clv DOUBLE_PRECISION true] [as_of DATE true]]",
+	}
+	for table, want := range wantCols {
+		if g := fmt.Sprint(got.Columns[table]); g != want {
+			t.Errorf("%s columns %s, want %s", table, g, want)
+		}
+	}
+	if len(got.FKs) != 0 {
+		t.Errorf("foreign keys %v: the marts have none", got.FKs)
+	}
+	want := duckQuery(t, ts.pub.path, "SELECT segment, customers FROM segment_summary ORDER BY segment")
+	if fmt.Sprint(got.Frame.Columns) != "[segment customers]" || fmt.Sprint(got.Frame.Dtypes) != "[object int64]" || len(got.Frame.Rows) != len(want) {
+		t.Fatalf("frame %v %v with %d rows, want %d", got.Frame.Columns, got.Frame.Dtypes, len(got.Frame.Rows), len(want))
+	}
+	for i, w := range want {
+		if fmt.Sprint(got.Frame.Rows[i]) != fmt.Sprint(w) {
+			t.Errorf("frame row %d %v, want %v", i, got.Frame.Rows[i], w)
+		}
+	}
+}
