@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,15 @@ func TestPublishSwitchesVersionsAtomicallyAndPrunes(t *testing.T) {
 		}
 		if cv, cPath, err := cache.Current(); err != nil || cv != v || cPath != dbPath {
 			t.Fatalf("cached current %s %s (%v), want %s %s", cv, cPath, err, v, dbPath)
+		}
+		// The report is part of the version, listed in _version.json; a
+		// version without the charts' marts says so instead of failing.
+		onDisk, err := publish.ReadInfo(l, v)
+		if err != nil || onDisk.Report != "report.html" {
+			t.Fatalf("_version.json report %q (%v), want report.html", onDisk.Report, err)
+		}
+		if raw, err := os.ReadFile(filepath.Join(l.Version(v), onDisk.Report)); err != nil || !strings.Contains(string(raw), v) || !strings.Contains(string(raw), "This version has no tier_summary mart.") {
+			t.Fatalf("version %s report (%v):\n%.300s", v, err, raw)
 		}
 		versions = append(versions, v)
 	}
