@@ -2,11 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"image"
+	"image/color"
+	imagepng "image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 
@@ -47,8 +53,27 @@ func sampleWithReport(t *testing.T) (string, string) {
 	return data, path
 }
 
-func TestReportHoldsEveryChartWithTheMartsNumbers(t *testing.T) {
+// TestReport builds one sample version (a pipeline run costs more than the
+// checks) and checks its report as HTML and in a browser.
+func TestReport(t *testing.T) {
 	data, path := sampleWithReport(t)
+	t.Run("every chart with its mart's numbers", func(t *testing.T) { checkReportHTML(t, data, path) })
+	t.Run("chromium renders it", func(t *testing.T) { checkReportInChromium(t, path) })
+	t.Run("named version to a chosen file", func(t *testing.T) {
+		version, _, _ := publish.Current(warehouse.NewLayout(data))
+		out := filepath.Join(t.TempDir(), "r.html")
+		stdout := mustRun(t, "report", "--data-dir", data, "--version", version, "--out", out)
+		raw, err := os.ReadFile(out)
+		if err != nil || !strings.Contains(stdout, out) || !bytes.Contains(raw, []byte(`id="version">`+version+`<`)) {
+			t.Fatalf("report --version %s --out %s: %v\n%s", version, out, err, stdout)
+		}
+		if code, _, errOut := custmart(t, "report", "--data-dir", data, "--version", "19990101T000000.000Z"); code != ExitUsage || !strings.Contains(errOut, "no such published version") {
+			t.Fatalf("unknown version: exit %d, %s", code, errOut)
+		}
+	})
+}
+
+func checkReportHTML(t *testing.T, data, path string) {
 	version, _, _ := publish.Current(warehouse.NewLayout(data))
 	info, err := publish.ReadInfo(warehouse.NewLayout(data), version)
 	if err != nil {
@@ -122,6 +147,82 @@ func TestReportHoldsEveryChartWithTheMartsNumbers(t *testing.T) {
 	compare("repeat-purchases", `SELECT bucket AS "repeat purchases", actual_customers AS actual, printf('%.2f', expected_customers) AS expected FROM clv_repeat_purchases ORDER BY bucket_order`)
 	compare("quarantine", `SELECT reason_code, count(*) AS rows FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1`)
 	compare("value-matrix", `SELECT cycle_band, amount_band, value_class, customers, printf('%.2f', revenue) AS revenue FROM value_matrix ORDER BY cell_order`)
+}
+
+const chromiumPath = "/usr/bin/chromium"
+
+// checkReportInChromium opens the report in headless Chromium at a phone's
+// and a desktop's size and checks the screenshots: the expected size, not
+// blank, and no message on the browser console. A page with a console error
+// first proves that such messages are seen.
+func checkReportInChromium(t *testing.T, path string) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("chromium not installed at %s (Debian package chromium)", chromiumPath)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.html")
+	if err := os.WriteFile(bad, []byte(`<!DOCTYPE html><p>x</p><script>console.error("report-test-marker")</script>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, console := screenshot(t, bad, 390, 844); !strings.Contains(console, "report-test-marker") {
+		t.Fatalf("the console check does not see a console error:\n%s", console)
+	}
+	for _, size := range [][2]int{{390, 844}, {1280, 2400}} {
+		img, console := screenshot(t, path, size[0], size[1])
+		if console != "" {
+			t.Errorf("%dx%d: console messages:\n%s", size[0], size[1], console)
+		}
+		b := img.Bounds()
+		if b.Dx() != size[0] || b.Dy() != size[1] {
+			t.Errorf("screenshot is %dx%d, want %dx%d", b.Dx(), b.Dy(), size[0], size[1])
+		}
+		// Text and charts: many pixels are not white, in several colours.
+		inked, colours := 0, map[color.RGBA]bool{}
+		for y := b.Min.Y; y < b.Max.Y; y += 2 {
+			for x := b.Min.X; x < b.Max.X; x += 2 {
+				c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+				colours[c] = true
+				if int(c.R)+int(c.G)+int(c.B) < 600 {
+					inked++
+				}
+			}
+		}
+		if share := float64(inked) / float64(b.Dx()*b.Dy()/4); share < 0.02 || len(colours) < 20 {
+			t.Errorf("%dx%d: the page looks blank: %.3f of pixels inked, %d colours", size[0], size[1], share, len(colours))
+		}
+	}
+}
+
+// screenshot loads file in headless Chromium with a w x h window and returns
+// the screenshot and the console messages Chromium logged.
+func screenshot(t *testing.T, file string, w, h int) (image.Image, string) {
+	t.Helper()
+	dir := t.TempDir()
+	png := filepath.Join(dir, "shot.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromiumPath, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--enable-logging=stderr", "--v=1",
+		fmt.Sprintf("--window-size=%d,%d", w, h), "--screenshot="+png, "file://"+file)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	f, err := os.Open(png)
+	if err != nil {
+		t.Fatalf("chromium wrote no screenshot: %v\n%s", err, out)
+	}
+	defer f.Close()
+	img, err := imagepng.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, ":CONSOLE") {
+			console = append(console, line)
+		}
+	}
+	return img, strings.Join(console, "\n")
 }
 
 // onlySVGNamespaces reports whether every http:// in raw is an SVG
