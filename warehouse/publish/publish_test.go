@@ -3,6 +3,9 @@ package publish_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -190,5 +193,48 @@ func TestCrashedPublishLeavesCurrentAndIsCleanedUp(t *testing.T) {
 	}
 	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
 		t.Fatalf("leftover of a crashed publish is still there: %v", err)
+	}
+}
+
+func TestReportHandlerServesCurrentAndNamedVersions(t *testing.T) {
+	l := warehouse.NewLayout(t.TempDir())
+	srv := httptest.NewServer(publish.ReportHandler(l))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/report"); code != http.StatusNotFound || !strings.Contains(body, "custmart run") {
+		t.Fatalf("/report before any publish: %d %s", code, body)
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := &publish.Publisher{Layout: l, Keep: 3, Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
+	var versions []string
+	for _, rows := range []int{5, 6} {
+		if err := build(t, l, tinyModels(t, rows)); err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.Publish(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, info.Version)
+	}
+	for path, version := range map[string]string{"/report": versions[1], "/report/" + versions[0]: versions[0]} {
+		code, body := get(path)
+		if code != http.StatusOK || !strings.Contains(body, `id="version">`+version+`<`) {
+			t.Errorf("%s: %d, want the report of %s:\n%.300s", path, code, version, body)
+		}
+	}
+	for _, path := range []string{"/report/20200101T000000.000Z", "/report/..%2F..%2Fetc", "/report/CURRENT"} {
+		if code, _ := get(path); code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
 	}
 }
