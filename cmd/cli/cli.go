@@ -114,7 +114,7 @@ versioned marts that BI tools query.`,
 	f.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.AddCommand(
 		a.runCommand(), a.ingestCommand(), a.transformCommand(), a.publishCommand(),
-		a.queryCommand(), a.fixturesCommand(), a.initCommand(), a.versionCommand(),
+		a.queryCommand(), a.reportCommand(), a.fixturesCommand(), a.initCommand(), a.versionCommand(),
 		a.benchCommand(),
 		a.scheduleCommand(), a.backfillCommand(), a.runsCommand(), a.serveCommand(),
 	)

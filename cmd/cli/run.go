@@ -251,6 +251,9 @@ func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
 	sort.Strings(marts)
 	fmt.Fprintf(w, "\nmarts: %s\n", strings.Join(marts, ", "))
 	fmt.Fprintf(w, "query them:\n  custmart query --data-dir %s \"SELECT segment, count(*) FROM rfm GROUP BY 1\"\n", a.dataDir)
+	if out.Published.Report != "" {
+		fmt.Fprintf(w, "report: %s\n", filepath.Join(a.layout().Version(out.Published.Version), out.Published.Report))
+	}
 	return nil
 }
 

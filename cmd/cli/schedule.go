@@ -23,7 +23,7 @@ intervals are caught up (catch_up: all or latest).
 On SIGTERM or SIGINT no new run starts; a running run may finish within
 scheduler.shutdown_grace, then it is canceled and rolled back; the exit code is 0.
 Runs left behind by a killed process are marked abandoned at the next start.
-http.listen serves /metrics, /healthz and /runs; alerts.webhook gets failures,
+http.listen serves /metrics, /healthz, /runs and /report; alerts.webhook gets failures,
 recoveries and stale marts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -21,10 +21,11 @@ import (
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/jobs/metrics"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/publish"
 )
 
 // Daemon is `custmart schedule`: the scheduler with its HTTP listener
-// (/metrics, /healthz, /runs), alerts and mart freshness checks.
+// (/metrics, /healthz, /runs, /report), alerts and mart freshness checks.
 type Daemon struct {
 	Config   *config.Config
 	Pipeline *jobs.Pipeline // runs the attempts; its Layout is the data directory
@@ -93,7 +94,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("schedule: http.listen %s: %w (choose a free address in the config)", cfg.HTTP.Listen, err)
 		}
-		hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/", srv.Handler())
+		mux.Handle("/report", publish.ReportHandler(l))
+		mux.Handle("/report/", publish.ReportHandler(l))
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "err", err)
@@ -104,7 +109,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			defer cancel()
 			_ = hs.Shutdown(stop)
 		}()
-		log.Info("http listening", "addr", ln.Addr().String(), "endpoints", "/metrics /healthz /runs")
+		log.Info("http listening", "addr", ln.Addr().String(), "endpoints", "/metrics /healthz /runs /report")
 	}
 
 	// Freshness checks stop before the alerts close (deferred calls run last first).

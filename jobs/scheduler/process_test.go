@@ -413,6 +413,14 @@ alerts: {webhook: %q}
 		t.Fatalf("/runs: %d %s (%v)", code, body, err)
 	}
 
+	// The current version's report, and a named one's.
+	if code, body := get(t, base+"/report"); code != 200 || !strings.Contains(body, `id="version">`) {
+		t.Fatalf("/report: %d %.200s", code, body)
+	}
+	if code, _ := get(t, base+"/report/nope"); code != 404 {
+		t.Fatalf("/report/nope: %d, want 404", code)
+	}
+
 	// The history reads without the daemon's locks while it runs.
 	out, err := s.cli("runs", "--job", "ingest", "--status", "success", "--limit", "0")
 	if err != nil || !strings.Contains(out, ingests[0].ID) || !strings.Contains(out, "schedule") {

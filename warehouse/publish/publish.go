@@ -1,6 +1,6 @@
 // Package publish turns the marts the last transform staged into an
 // immutable, versioned directory of Parquet files plus a DuckDB file (a hard
-// link of the staged one), and switches the
+// link of the staged one) and an HTML report of them, and switches the
 // CURRENT pointer to it atomically. Readers resolve CURRENT once and keep
 // reading that version, so they never see a half-published one.
 package publish
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/report"
 	"github.com/custmart/custmart/warehouse/transform"
 )
 
@@ -31,6 +32,8 @@ type Info struct {
 	// Keys are the marts' declared keys, in the order the rows are stored;
 	// custmart serve builds its row indexes for the one-column keys.
 	Keys map[string][]string `json:"keys,omitempty"`
+	// Report is the version's HTML report, a file in its directory.
+	Report string `json:"report,omitempty"`
 }
 
 const infoFile = "_version.json"
@@ -85,6 +88,11 @@ func (p *Publisher) Publish(ctx context.Context) (Info, error) {
 	if err := writeVersion(ctx, db, staged, tmp, state.Marts); err != nil {
 		return info, err
 	}
+	header := report.Header{Version: info.Version, AsOf: info.AsOf}
+	if err := report.WriteFile(ctx, filepath.Join(tmp, warehouse.MartsDBName), p.Engine, header, filepath.Join(tmp, report.FileName)); err != nil {
+		return info, fmt.Errorf("publish version %s: %w", info.Version, err)
+	}
+	info.Report = report.FileName
 	raw, _ := json.MarshalIndent(info, "", "  ")
 	if err := warehouse.WriteFileAtomic(filepath.Join(tmp, infoFile), raw, 0o644); err != nil {
 		return info, err

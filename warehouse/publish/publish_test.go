@@ -3,9 +3,13 @@ package publish_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +94,15 @@ func TestPublishSwitchesVersionsAtomicallyAndPrunes(t *testing.T) {
 		}
 		if cv, cPath, err := cache.Current(); err != nil || cv != v || cPath != dbPath {
 			t.Fatalf("cached current %s %s (%v), want %s %s", cv, cPath, err, v, dbPath)
+		}
+		// The report is part of the version, listed in _version.json; a
+		// version without the charts' marts says so instead of failing.
+		onDisk, err := publish.ReadInfo(l, v)
+		if err != nil || onDisk.Report != "report.html" {
+			t.Fatalf("_version.json report %q (%v), want report.html", onDisk.Report, err)
+		}
+		if raw, err := os.ReadFile(filepath.Join(l.Version(v), onDisk.Report)); err != nil || !strings.Contains(string(raw), v) || !strings.Contains(string(raw), "This version has no tier_summary mart.") {
+			t.Fatalf("version %s report (%v):\n%.300s", v, err, raw)
 		}
 		versions = append(versions, v)
 	}
@@ -180,5 +193,48 @@ func TestCrashedPublishLeavesCurrentAndIsCleanedUp(t *testing.T) {
 	}
 	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
 		t.Fatalf("leftover of a crashed publish is still there: %v", err)
+	}
+}
+
+func TestReportHandlerServesCurrentAndNamedVersions(t *testing.T) {
+	l := warehouse.NewLayout(t.TempDir())
+	srv := httptest.NewServer(publish.ReportHandler(l))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/report"); code != http.StatusNotFound || !strings.Contains(body, "custmart run") {
+		t.Fatalf("/report before any publish: %d %s", code, body)
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := &publish.Publisher{Layout: l, Keep: 3, Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
+	var versions []string
+	for _, rows := range []int{5, 6} {
+		if err := build(t, l, tinyModels(t, rows)); err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.Publish(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, info.Version)
+	}
+	for path, version := range map[string]string{"/report": versions[1], "/report/" + versions[0]: versions[0]} {
+		code, body := get(path)
+		if code != http.StatusOK || !strings.Contains(body, `id="version">`+version+`<`) {
+			t.Errorf("%s: %d, want the report of %s:\n%.300s", path, code, version, body)
+		}
+	}
+	for _, path := range []string{"/report/20200101T000000.000Z", "/report/..%2F..%2Fetc", "/report/CURRENT"} {
+		if code, _ := get(path); code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
 	}
 }
