@@ -183,6 +183,14 @@ checked AS (
 		amountMissing, currencyCheck, c.idCheck(), precise)
 }
 
+// maxIDLength is the source's max_id_length, 256 when not set.
+func (c checks) maxIDLength() int {
+	if c.src.MaxIDLength > 0 {
+		return c.src.MaxIDLength
+	}
+	return 256
+}
+
 // idCheck is true for a row with an id too long or holding control
 // characters (a NUL byte, a line break): a broken export, not an id.
 func (c checks) idCheck() string {
@@ -192,7 +200,13 @@ func (c checks) idCheck() string {
 			continue
 		}
 		v := "v_" + canon
-		parts = append(parts, fmt.Sprintf("coalesce(length(%[1]s) > %[2]d OR regexp_matches(%[1]s, '[[:cntrl:]]'), false)", v, c.src.MaxIDLength))
+		parts = append(parts, fmt.Sprintf("coalesce(length(%s) > %d, false)", v, c.maxIDLength()))
+		if canon == "customer_id" {
+			// A customer id joins with a CRM: a control character (a NUL, a
+			// line break) there is a broken export. A tab is kept, as other
+			// white space; order ids may quote line breaks.
+			parts = append(parts, fmt.Sprintf(`coalesce(regexp_matches(%s, '[\x00-\x08\x0a-\x1f\x7f]'), false)`, v))
+		}
 	}
 	if len(parts) == 0 {
 		return "false"
@@ -265,7 +279,7 @@ WHERE c.reason_code IS NOT NULL AND c.reason_code <> 'blank'`,
 		warehouse.Quote(c.src.Name), line,
 		c.name("customer_id"), c.name("ts"), c.horizon.Format(time.DateOnly), c.src.NotBefore,
 		warehouse.Quote(amountName), c.name("quantity"), c.name("unit_price"), c.name("currency"),
-		warehouse.Quote(c.batchID), c.stamp(), join, c.src.MaxIDLength, c.name("transaction_id"), c.name("order_id"))
+		warehouse.Quote(c.batchID), c.stamp(), join, c.maxIDLength(), c.name("transaction_id"), c.name("order_id"))
 }
 
 // rejectsQuery selects the rows the CSV reader itself rejected, from its
