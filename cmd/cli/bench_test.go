@@ -217,6 +217,13 @@ func TestBenchCommand(t *testing.T) {
 			t.Errorf("stage %s was not measured: %+v", s.Name, s)
 		}
 	}
+	reported := false
+	for _, s := range r.Full.Stages {
+		reported = reported || (s.Name == "(report)" && s.Seconds > 0 && s.PeakRSSBytes > 1<<20)
+	}
+	if !reported {
+		t.Error("the full run has no measured (report) row")
+	}
 	if r.Bare[0].Rows != r.Full.Lines {
 		t.Errorf("bare copy wrote %d rows, custmart ingested %d", r.Bare[0].Rows, r.Full.Lines)
 	}

@@ -75,6 +75,9 @@ func tail(path string, lines int) string {
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
+// reportStage is the row of `custmart report` on the published version.
+const reportStage = "(report)"
+
 // pipelineStages are run one process each, in this order.
 var pipelineStages = []string{"ingest", "transform", "publish"}
 
@@ -119,6 +122,14 @@ func (b *bencher) pipeline(ctx context.Context, d dataDir, asOf time.Time, label
 			if err != nil {
 				return stages, err
 			}
+			// Publish writes the report as part of the version; rendering it
+			// again alone times it.
+			rm, err := b.child(ctx, filepath.Join(d.root, "bench-logs", label+"-report.log"), "report", "--config", d.config, "--data-dir", d.root,
+				"--out", filepath.Join(d.root, "bench-logs", label+"-report.html"))
+			if err != nil {
+				return stages, err
+			}
+			built = append(built, Stage{Name: reportStage, Kind: KindStep, Seconds: rm.wall.Seconds(), CPUSeconds: rm.cpu.Seconds(), PeakRSSBytes: rm.peakRSS})
 		}
 		st.rate()
 		for i := range built {
