@@ -41,6 +41,7 @@ type Options struct {
 	Trigger     string    // what started the run; empty: cli
 	ScheduledAt time.Time // the schedule tick the run is for; zero when not scheduled
 	DryRun      bool      // ingest: count and validate, write nothing
+	Repair      bool      // ingest: make the lake match its manifest, reading affected source files again
 	FullRefresh bool      // transform: rebuild incremental models
 }
 
@@ -143,7 +144,11 @@ func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Ou
 				return err
 			}
 			in := &lake.Ingester{Layout: p.Layout, Engine: engine, AsOf: opts.AsOf, DryRun: opts.DryRun, Logger: p.Logger}
-			report, err := in.Ingest(ctx, sources)
+			ingest := in.Ingest
+			if opts.Repair {
+				ingest = in.Repair
+			}
+			report, err := ingest(ctx, sources)
 			out.Ingest = report
 			rec.RowsIn, rec.RowsOut, rec.RowsQuarantined, _ = report.Totals()
 			if err != nil {

@@ -218,3 +218,52 @@ func TestInitWritesAValidConfig(t *testing.T) {
 	}
 	mustRun(t, "run", "--config", path, "--data-dir", filepath.Join(t.TempDir(), "data"), "--as-of", "2024-01-30")
 }
+
+// A lake file lost after ingest fails the next run, naming the file, while
+// the published marts stay; ingest --repair reads the source file again and
+// the run publishes the full revenue.
+func TestLostLakeFileFailsTheRunUntilRepaired(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	mustRun(t, "fixtures", "--data-dir", data, "--customers", "200", "--seed", "3")
+	truth, err := fixtures.ReadTruth(filepath.Join(data, "inbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOf := truth.End.Format(time.DateOnly)
+	mustRun(t, "run", "--data-dir", data, "--as-of", asOf)
+	files, _ := filepath.Glob(warehouse.NewLayout(data).TransactionsGlob())
+	lost := files[len(files)/2]
+	if err := os.Remove(lost); err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(data, lost)
+	code, _, errOut := custmart(t, "run", "--data-dir", data, "--as-of", asOf)
+	if code == ExitOK || !strings.Contains(errOut, "missing: "+filepath.ToSlash(rel)) || !strings.Contains(errOut, "run `custmart ingest --repair` to read these source files again: ") {
+		t.Fatalf("run after a lost lake file: exit %d\n%s", code, errOut)
+	}
+	revenue := func() string {
+		return queryCSV(t, "--data-dir", data, "SELECT sum(net_revenue) FROM customer_profile")[1][0]
+	}
+	if got := revenue(); got != truth.Amount() {
+		t.Errorf("published revenue %s after the failed run, want the earlier %s", got, truth.Amount())
+	}
+	if code, _, errOut := custmart(t, "query", "--data-dir", data, "SELECT count(*) FROM lake_transactions"); code == ExitOK ||
+		!strings.Contains(errOut, "committed file(s) are missing (lake/"+filepath.ToSlash(strings.TrimPrefix(rel, "lake/"))) {
+		t.Errorf("query of the damaged lake: exit %d\n%s", code, errOut)
+	}
+	out := mustRun(t, "ingest", "--data-dir", data, "--repair")
+	if !strings.Contains(out, "dropped "+filepath.ToSlash(rel)) || !strings.Contains(out, "loaded") {
+		t.Errorf("repair output:\n%s", out)
+	}
+	if out := mustRun(t, "ingest", "--data-dir", data, "--repair"); !strings.Contains(out, "nothing to repair") {
+		t.Errorf("second repair:\n%s", out)
+	}
+	mustRun(t, "run", "--data-dir", data, "--as-of", asOf)
+	if got := revenue(); got != truth.Amount() {
+		t.Errorf("revenue after repair %s, want %s", got, truth.Amount())
+	}
+	lake := queryCSV(t, "--data-dir", data, "SELECT count(*), sum(amount) FROM lake_transactions")
+	if lake[1][0] != itoa(truth.Lines) || lake[1][1] != truth.Amount() {
+		t.Errorf("lake after repair %v, want %d rows, %s", lake[1], truth.Lines, truth.Amount())
+	}
+}

@@ -48,12 +48,21 @@ func (a *app) runCommand() *cobra.Command {
 
 func (a *app) ingestCommand() *cobra.Command {
 	var sources []string
-	var dryRun bool
+	var dryRun, repair bool
 	cmd := &cobra.Command{
 		Use:   "ingest",
 		Short: "Load new input files of the configured sources into the Parquet lake",
-		Args:  cobra.NoArgs,
+		Long: `Load new input files of the configured sources into the Parquet lake.
+
+With --repair, make the lake match its manifest instead: the source files
+whose rows were in a missing or damaged lake file are read again (each must
+still have the content it was ingested with), and transaction files no batch
+wrote are moved to lake/_set_aside.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if repair && dryRun {
+				return fmt.Errorf("--repair and --dry-run cannot be combined")
+			}
 			ctx := cmd.Context()
 			// A progress bar on a terminal (log lines go around it), else
 			// progress as log lines.
@@ -69,16 +78,21 @@ func (a *app) ingestCommand() *cobra.Command {
 			} else {
 				ctx = lake.WithProgress(ctx, lake.LogProgress(a.logger, 2*time.Second))
 			}
-			out, err := a.runSteps(ctx, jobs.Options{Steps: []string{"ingest"}, Sources: sources, DryRun: dryRun})
+			out, err := a.runSteps(ctx, jobs.Options{Steps: []string{"ingest"}, Sources: sources, DryRun: dryRun, Repair: repair})
 			if bar != nil {
 				bar.Done()
 			}
-			printIngest(a.stdout, out.Ingest, dryRun)
+			if repair {
+				printRepair(a.stdout, out.Ingest, err)
+			} else {
+				printIngest(a.stdout, out.Ingest, dryRun)
+			}
 			return err
 		},
 	}
 	cmd.Flags().StringSliceVar(&sources, "source", nil, "ingest only these sources (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and count, write nothing")
+	cmd.Flags().BoolVar(&repair, "repair", false, "re-read the source files of missing or damaged lake files; set aside files no batch wrote")
 	return cmd
 }
 
@@ -131,6 +145,22 @@ func (a *app) runSteps(ctx context.Context, opts jobs.Options) (jobs.Outcome, er
 	}
 	opts.AsOf = asOf
 	return p.Run(ctx, opts)
+}
+
+func printRepair(w io.Writer, r lake.Report, err error) {
+	if err == nil && len(r.Files)+len(r.Dropped)+len(r.SetAside) == 0 {
+		fmt.Fprintln(w, "repair: the lake matches its manifest; nothing to repair")
+		return
+	}
+	for _, f := range r.Dropped {
+		fmt.Fprintf(w, "dropped lake/%s\n", filepath.ToSlash(f))
+	}
+	for _, f := range r.SetAside {
+		fmt.Fprintf(w, "set aside lake/%s -> lake/_set_aside/%s\n", filepath.ToSlash(f), filepath.ToSlash(f))
+	}
+	if len(r.Files) > 0 {
+		printIngest(w, r, false)
+	}
 }
 
 func printIngest(w io.Writer, r lake.Report, dryRun bool) {

@@ -66,6 +66,9 @@ type batchRun struct {
 	progress  *tracker
 	// Watermark range of a database batch: (from, to].
 	watermarkFrom, watermarkTo string
+	// lost are lake files a repair drops unread (missing or damaged),
+	// relative to the lake.
+	lost map[string]bool
 }
 
 func (b *batchRun) nextSeq() int {
@@ -296,6 +299,9 @@ func (b *batchRun) commitFailed(ctx context.Context, conn *sql.Conn, m *Manifest
 		return err
 	}
 	if len(batch.Moves) > 0 {
+		if err := b.countRows(ctx, conn, batch); err != nil {
+			return err
+		}
 		if err := syncFS(b.stage); err != nil {
 			return fmt.Errorf("sync staged batch %s: %w", b.id, err)
 		}
@@ -443,6 +449,16 @@ func (b *batchRun) keepOnly(ctx context.Context, conn *sql.Conn, loaded map[stri
 	return nil
 }
 
+// readableLakeFiles are the lake's transaction files, less those a repair
+// drops unread.
+func (b *batchRun) readableLakeFiles() []string {
+	files, _ := filepath.Glob(b.Layout.TransactionsGlob())
+	return slices.DeleteFunc(files, func(f string) bool {
+		rel, _ := filepath.Rel(b.Layout.Lake(), f)
+		return b.lost[rel]
+	})
+}
+
 // removeDuplicates finds the valid rows of the batch whose transaction_id
 // was loaded before (this source, any batch, except the rows of files this
 // batch replaces) or appeared earlier in this batch (by file, then line),
@@ -467,7 +483,7 @@ SELECT transaction_id, false AS in_lake FROM %[1]s
 WHERE transaction_id IS NOT NULL AND hash(transaction_id) IN (SELECT h FROM repeated)
 GROUP BY 1 HAVING count(*) > 1`, staged),
 	}
-	if lakeFiles, _ := filepath.Glob(b.Layout.TransactionsGlob()); len(lakeFiles) > 0 {
+	if lakeFiles := b.readableLakeFiles(); len(lakeFiles) > 0 {
 		// Rows of the files this batch replaces are on their way out.
 		replaced := []string{"false"}
 		for _, in := range b.inputs {
@@ -479,7 +495,7 @@ GROUP BY 1 HAVING count(*) > 1`, staged),
 SELECT DISTINCT s.transaction_id, true FROM %s s SEMI JOIN (
   SELECT transaction_id FROM read_parquet(%s, hive_partitioning=false)
   WHERE source = %s AND transaction_id IS NOT NULL AND NOT (%s)) l USING (transaction_id)`,
-			staged, warehouse.Quote(b.Layout.TransactionsGlob()), warehouse.Quote(b.src.Name), strings.Join(replaced, " OR ")))
+			staged, fileList(lakeFiles), warehouse.Quote(b.src.Name), strings.Join(replaced, " OR ")))
 	}
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
@@ -629,6 +645,9 @@ func (b *batchRun) commit(ctx context.Context, conn *sql.Conn, m *Manifest, batc
 		batch.Dates = append(batch.Dates, d)
 	}
 	sort.Strings(batch.Dates)
+	if err := b.countRows(ctx, conn, batch); err != nil {
+		return err
+	}
 	if err := syncFS(b.stage); err != nil {
 		return fmt.Errorf("sync staged batch %s: %w", b.id, err)
 	}
@@ -641,6 +660,26 @@ func (b *batchRun) commit(ctx context.Context, conn *sql.Conn, m *Manifest, batc
 	b.committed = true // from here on recovery rolls forward
 	if err := m.apply(*batch); err != nil {
 		return fmt.Errorf("apply batch %s (the next ingest or transform completes it): %w", b.id, err)
+	}
+	return nil
+}
+
+// countRows records in each move the rows of its staged file, read from
+// the file's footer.
+func (b *batchRun) countRows(ctx context.Context, conn *sql.Conn, batch *Batch) error {
+	if len(batch.Moves) == 0 {
+		return nil
+	}
+	staged := make([]string, len(batch.Moves))
+	for i, mv := range batch.Moves {
+		staged[i] = mv.From
+	}
+	rows := map[string]int64{}
+	if err := readFooters(ctx, conn, b.Layout, staged, rows); err != nil {
+		return fmt.Errorf("count the staged rows of batch %s: %w", b.id, err)
+	}
+	for i := range batch.Moves {
+		batch.Moves[i].Rows = rows[batch.Moves[i].From]
 	}
 	return nil
 }
@@ -678,6 +717,10 @@ func (b *batchRun) rewriteReplaced(ctx context.Context, conn *sql.Conn, m *Manif
 	for p, removed := range dropped {
 		dir := filepath.Join(b.Layout.Transactions(), "date="+p.day)
 		olds, err := filepath.Glob(filepath.Join(dir, p.batch+"-*.parquet"))
+		olds = slices.DeleteFunc(olds, func(f string) bool {
+			rel, _ := filepath.Rel(b.Layout.Lake(), f)
+			return b.lost[rel]
+		})
 		if err != nil || len(olds) == 0 {
 			continue
 		}
@@ -703,6 +746,9 @@ func (b *batchRun) rewriteReplaced(ctx context.Context, conn *sql.Conn, m *Manif
 			rel, _ := filepath.Rel(b.Layout.Lake(), o)
 			batch.Deletes = append(batch.Deletes, rel)
 		}
+	}
+	for rel := range b.lost {
+		batch.Deletes = append(batch.Deletes, rel)
 	}
 	sort.Strings(batch.Deletes)
 	return days, nil

@@ -77,6 +77,11 @@ type Report struct {
 	// Skipped are the matched paths that are not files (directories,
 	// symlink loops, devices), each with why.
 	Skipped []string
+	// Dropped are the missing or damaged lake files a repair removed from
+	// the manifest (their rows loaded again), SetAside the transaction files
+	// no batch wrote that it moved to lake/_set_aside; both relative to the
+	// lake.
+	Dropped, SetAside []string
 }
 
 // Rejected sums the valid rows of files that did not load.
@@ -325,12 +330,13 @@ func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src config.Sour
 			in.Logger.Warn("skipped a path that is not a file", "source", src.Name, "path", s)
 		}
 	}
-	results, err := in.ingestPaths(ctx, db, src, paths, scratch, progress)
+	results, err := in.ingestPaths(ctx, db, src, paths, scratch, progress, nil)
 	return results, skipped, err
 }
 
-// ingestPaths loads the given files of a file source as one batch.
-func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src config.Source, paths []string, scratch string, progress *tracker) ([]FileResult, error) {
+// ingestPaths loads the given files of a file source as one batch; a repair
+// plan loads them again in place of their live entries.
+func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src config.Source, paths []string, scratch string, progress *tracker, repair *repairPlan) ([]FileResult, error) {
 	manifest, err := LoadManifest(in.Layout)
 	if err != nil {
 		return nil, err
@@ -344,6 +350,9 @@ func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src config.Sour
 	}
 	b := in.newBatch(src, scratch, progress)
 	defer b.cleanup()
+	if repair != nil {
+		b.lost = repair.lost
+	}
 	var results []FileResult
 	inBatch := map[string]string{} // checksum -> input of this batch
 	scans := scanInputs(paths, src, in.workers())
@@ -355,7 +364,13 @@ func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src config.Sour
 			continue
 		}
 		res := FileResult{Source: src.Name, File: path, Bytes: f.size}
-		if lf, ok := byChecksum[f.checksum]; ok {
+		repaired, repairing := repair.replacing(path)
+		if repairing && f.checksum != repaired.Checksum {
+			b.early = append(b.early, FileEntry{File: path, Checksum: f.checksum, Size: f.size, Status: StatusFailed,
+				Error: fmt.Sprintf("%s changed while it was being repaired; restore the content batch %s loaded", path, repaired.BatchID)})
+			continue
+		}
+		if lf, ok := byChecksum[f.checksum]; ok && !repairing {
 			res.Status, res.BatchID = FileSkipped, lf.BatchID
 			res.Message = "already ingested in batch " + lf.BatchID
 			b.logResult(res)
@@ -369,7 +384,9 @@ func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src config.Sour
 			continue
 		}
 		item := &input{inputFile: f, name: path}
-		if prev, ok := byFile[path]; ok {
+		if repairing {
+			item.replaces = repaired.BatchID
+		} else if prev, ok := byFile[path]; ok {
 			if src.OnChangedFile != "replace" {
 				res.Status, res.BatchID = FileChanged, prev.BatchID
 				res.Message = fmt.Sprintf("%s changed after it was ingested in batch %s; restore it, or set on_changed_file: replace for source %s to load the new content in place of the old", path, prev.BatchID, src.Name)

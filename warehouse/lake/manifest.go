@@ -76,6 +76,9 @@ type FileEntry struct {
 type Move struct {
 	From string `json:"from"`
 	To   string `json:"to"`
+	// Rows the file holds, from its footer when staged (0 in records written
+	// before custmart kept them); Verify checks the file in place against it.
+	Rows int64 `json:"rows,omitempty"`
 }
 
 // LiveFile is a loaded file whose rows are in the lake now.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/report"
 	"github.com/custmart/custmart/warehouse/transform"
 )
@@ -257,7 +258,8 @@ func ReadInfoAt(dir string) (Info, error) {
 
 // OpenCurrent opens the current version read-only for ad-hoc SQL: an
 // in-memory DuckDB with the version's file attached READ_ONLY as the default
-// database, plus lake_transactions, a view over the lake. It returns the
+// database, plus lake_transactions, a view over the committed lake files
+// (see lake.ReadRelation). It returns the
 // version it opened; the caller keeps using that version until it closes.
 func OpenCurrent(ctx context.Context, l warehouse.Layout, e warehouse.Engine) (*sql.DB, string, error) {
 	version, dbPath, err := Current(l)
@@ -273,14 +275,25 @@ func OpenCurrent(ctx context.Context, l warehouse.Layout, e warehouse.Engine) (*
 		fmt.Sprintf("ATTACH %s AS marts (READ_ONLY)", warehouse.Quote(dbPath)),
 		"USE marts",
 	}
-	if files, _ := filepath.Glob(l.TransactionsGlob()); len(files) > 0 {
-		stmts = append(stmts, fmt.Sprintf("CREATE TEMP VIEW lake_transactions AS SELECT * FROM read_parquet(%s, hive_partitioning=true)",
-			warehouse.Quote(l.TransactionsGlob())))
+	lakeView, err := lake.ReadRelation(l)
+	if err != nil {
+		db.Close()
+		return nil, "", err
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			db.Close()
 			return nil, "", fmt.Errorf("open marts %s: %w", version, err)
+		}
+	}
+	if lakeView != "" {
+		// A lake that does not read (a damaged file) leaves the marts usable.
+		if _, err := db.ExecContext(ctx, "CREATE TEMP VIEW lake_transactions AS "+lakeView); err != nil {
+			msg := fmt.Sprintf("lake: %v; run custmart ingest --repair", err)
+			if _, err := db.ExecContext(ctx, "CREATE TEMP VIEW lake_transactions AS "+lake.Unreadable(msg)); err != nil {
+				db.Close()
+				return nil, "", fmt.Errorf("open marts %s: %w", version, err)
+			}
 		}
 	}
 	return db, version, nil

@@ -15,20 +15,6 @@ import (
 	"github.com/custmart/custmart/warehouse/lake"
 )
 
-// lakeSchema is the typed schema of the lake's transaction files; it also
-// defines the empty relation models see before anything was ingested.
-var lakeSchema = []string{
-	"transaction_id VARCHAR", "order_id VARCHAR", "customer_id VARCHAR", "ts TIMESTAMP",
-	"amount DECIMAL(18,2)", "quantity DECIMAL(18,3)", "unit_price DECIMAL(18,4)", "currency VARCHAR",
-	"channel VARCHAR", "store_id VARCHAR", "product_id VARCHAR", "is_refund BOOLEAN", "source VARCHAR",
-	"batch_id VARCHAR", "source_file VARCHAR", "source_line BIGINT",
-}
-
-var quarantineSchema = []string{
-	"source VARCHAR", "file VARCHAR", "line BIGINT", "raw VARCHAR", "reason_code VARCHAR",
-	"message VARCHAR", "batch_id VARCHAR", "quarantined_at TIMESTAMP",
-}
-
 // setup creates the state tables, sets the run's parameters as DuckDB
 // variables (models read them with getvariable) and writes the parameter
 // tables of the configuration.
@@ -86,14 +72,10 @@ func firstLine(s string) string {
 // defineLakeSources creates the relations models read the lake through:
 // lake_transactions (every transaction file), lake_batches (the manifest)
 // and lake_quarantine (rejected rows of live batches).
-func defineLakeSources(ctx context.Context, conn *sql.Conn, l warehouse.Layout, parts map[string][]string) error {
-	txView := emptyRelation(lakeSchema)
+func defineLakeSources(ctx context.Context, conn *sql.Conn, l warehouse.Layout, manifest *lake.Manifest, parts map[string][]string) error {
+	txView := lake.EmptyRelation(lake.TransactionSchema)
 	if len(parts) > 0 {
 		txView = fmt.Sprintf("SELECT * EXCLUDE (date) FROM read_parquet(%s, hive_partitioning=true)", warehouse.Quote(l.TransactionsGlob()))
-	}
-	manifest, err := lake.LoadManifest(l)
-	if err != nil {
-		return err
 	}
 	live := map[[2]string]bool{}
 	for _, lf := range manifest.Live() {
@@ -102,14 +84,10 @@ func defineLakeSources(ctx context.Context, conn *sql.Conn, l warehouse.Layout, 
 	// Every batch's quarantine is read, failed ones' too (they show why a
 	// file was refused); the quarantine model keeps what is current.
 	var quarantineFiles []string
-	for _, b := range manifest.Batches() {
-		for _, mv := range b.Moves {
-			if strings.HasPrefix(mv.To, "quarantine") {
-				quarantineFiles = append(quarantineFiles, warehouse.Quote(filepath.Join(l.Lake(), mv.To)))
-			}
-		}
+	for _, f := range manifest.QuarantineFiles() {
+		quarantineFiles = append(quarantineFiles, warehouse.Quote(filepath.Join(l.Lake(), f)))
 	}
-	qView := emptyRelation(quarantineSchema)
+	qView := lake.EmptyRelation(lake.QuarantineSchema)
 	if len(quarantineFiles) > 0 {
 		qView = fmt.Sprintf("SELECT * FROM read_parquet([%s])", strings.Join(quarantineFiles, ", "))
 	}
@@ -191,7 +169,7 @@ func defineDelta(ctx context.Context, conn *sql.Conn, parts map[string][]string,
 			files = append(files, warehouse.Quote(f))
 		}
 	}
-	view := emptyRelation(lakeSchema)
+	view := lake.EmptyRelation(lake.TransactionSchema)
 	if len(files) > 0 {
 		view = fmt.Sprintf("SELECT * FROM read_parquet([%s], hive_partitioning=false)", strings.Join(files, ", "))
 	}
@@ -208,15 +186,6 @@ func defineDelta(ctx context.Context, conn *sql.Conn, parts map[string][]string,
 		}
 	}
 	return nil
-}
-
-func emptyRelation(schema []string) string {
-	var cols []string
-	for _, def := range schema {
-		name, typ, _ := strings.Cut(def, " ")
-		cols = append(cols, fmt.Sprintf("NULL::%s AS %s", typ, name))
-	}
-	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
 }
 
 // runChecks evaluates the model's declared checks; the first failure wins.

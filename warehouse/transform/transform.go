@@ -190,11 +190,19 @@ func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName
 			return err
 		}
 	}
+	manifest, err := lake.LoadManifest(r.Layout)
+	if err != nil {
+		return err
+	}
+	// Models read the lake only once it is what the manifest says it is.
+	if err := lake.Verify(ctx, conn, r.Layout, manifest); err != nil {
+		return err
+	}
 	parts, err := lakePartitions(r.Layout)
 	if err != nil {
 		return err
 	}
-	if err := defineLakeSources(ctx, conn, r.Layout, parts); err != nil {
+	if err := defineLakeSources(ctx, conn, r.Layout, manifest, parts); err != nil {
 		return err
 	}
 	for _, name := range order {
