@@ -26,6 +26,8 @@ agg AS (
     min(channel) AS channel_lo, max(channel) AS channel_hi,
     min(store_id) AS store_lo, max(store_id) AS store_hi
   FROM lake_transactions_delta
+  -- Guest checkouts (no customer) are in guest_daily.
+  WHERE customer_id IS NOT NULL
   GROUP BY ALL),
 mixed AS (
   SELECT customer_id, day FROM agg

@@ -1,11 +1,11 @@
 -- model: daily_sales
--- meaning: Sales per day up to the as-of date: customers, new customers, orders, items, gross sales, refunds and net revenue.
+-- meaning: Sales per day up to the as-of date: customers, new customers, orders, items, gross sales, refunds and net revenue, guest checkouts included (orders, items and revenue count them; customers do not); identified_revenue and guest_revenue split net_revenue, guest_orders counts the guests' orders.
 -- grain: day
 -- key: day
--- depends_on: customer_daily, customer_profile
+-- depends_on: customer_daily, customer_profile, guest_daily
 -- publish: true
 -- check: unique day
--- check: not_null day, customers, new_customers, orders, net_revenue
+-- check: not_null day, customers, new_customers, orders, net_revenue, identified_revenue, guest_revenue, guest_orders
 -- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(net_revenue), 0) FROM daily_sales) AS mart_net_revenue, (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts < getvariable('as_of') + 1) AS lake_net_revenue) WHERE mart_net_revenue <> lake_net_revenue
 WITH
 -- New customers per day come from the profile's first purchase days (each
@@ -25,16 +25,22 @@ per_day AS (
     sum(net_revenue) AS net_revenue
   FROM customer_daily
   WHERE day <= getvariable('as_of')
-  GROUP BY day)
+  GROUP BY day),
+guests AS (
+  SELECT * FROM guest_daily WHERE day <= getvariable('as_of'))
 SELECT
-  d.day,
-  d.customers,
+  day,
+  coalesce(d.customers, 0) AS customers,
   coalesce(n.new_customers, 0) AS new_customers,
-  d.orders,
-  d.items,
-  d.gross_revenue,
-  d.refunds,
-  d.net_revenue
+  coalesce(d.orders, 0) + coalesce(g.orders, 0) AS orders,
+  coalesce(d.items, 0) + coalesce(g.items, 0) AS items,
+  coalesce(d.gross_revenue, 0) + coalesce(g.gross_revenue, 0) AS gross_revenue,
+  coalesce(d.refunds, 0) + coalesce(g.refunds, 0) AS refunds,
+  coalesce(d.net_revenue, 0) + coalesce(g.net_revenue, 0) AS net_revenue,
+  coalesce(d.net_revenue, 0) AS identified_revenue,
+  coalesce(g.net_revenue, 0) AS guest_revenue,
+  coalesce(g.orders, 0) AS guest_orders
 FROM per_day d
+FULL JOIN guests g USING (day)
 LEFT JOIN new_per_day n USING (day)
-ORDER BY d.day
+ORDER BY day

@@ -50,6 +50,8 @@ type app struct {
 	dataDir    string
 	asOf       string
 	logFormat  string
+	// verbose logs at debug level and lists every input file.
+	verbose bool
 
 	logger *slog.Logger
 	cfg    *config.Config
@@ -112,6 +114,7 @@ versioned marts that BI tools query.`,
 	f.StringVar(&a.dataDir, "data-dir", "./data", "data directory: lake, warehouse, published marts, run history")
 	f.StringVar(&a.asOf, "as-of", "", "logical date YYYY-MM-DD every model is computed as of (default: today, UTC)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs (one line per input file) and every input file in ingest's table")
 	root.AddCommand(
 		a.runCommand(), a.ingestCommand(), a.transformCommand(), a.publishCommand(),
 		a.queryCommand(), a.reportCommand(), a.fixturesCommand(), a.initCommand(), a.versionCommand(),
@@ -122,11 +125,15 @@ versioned marts that BI tools query.`,
 }
 
 func (a *app) setup() error {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if a.verbose {
+		opts.Level = slog.LevelDebug
+	}
 	switch a.logFormat {
 	case "text":
-		a.logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+		a.logger = slog.New(slog.NewTextHandler(a.stderr, opts))
 	case "json":
-		a.logger = slog.New(slog.NewJSONHandler(a.stderr, nil))
+		a.logger = slog.New(slog.NewJSONHandler(a.stderr, opts))
 	default:
 		return usagef("--log-format %q: use text or json", a.logFormat)
 	}

@@ -69,10 +69,14 @@ wrote are moved to lake/_set_aside.`,
 			var bar *lake.Bar
 			if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				bar = lake.NewBar(f)
+				opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+				if a.verbose {
+					opts.Level = slog.LevelDebug
+				}
 				if a.logFormat == "json" {
-					a.logger = slog.New(slog.NewJSONHandler(bar, nil))
+					a.logger = slog.New(slog.NewJSONHandler(bar, opts))
 				} else {
-					a.logger = slog.New(slog.NewTextHandler(bar, nil))
+					a.logger = slog.New(slog.NewTextHandler(bar, opts))
 				}
 				ctx = lake.WithProgress(ctx, bar.Report)
 			} else {
@@ -85,7 +89,7 @@ wrote are moved to lake/_set_aside.`,
 			if repair {
 				printRepair(a.stdout, out.Ingest, err)
 			} else {
-				printIngest(a.stdout, out.Ingest, dryRun)
+				printIngest(a.stdout, out.Ingest, dryRun, a.verbose)
 			}
 			return err
 		},
@@ -147,6 +151,10 @@ func (a *app) runSteps(ctx context.Context, opts jobs.Options) (jobs.Outcome, er
 	return p.Run(ctx, opts)
 }
 
+// listedFiles is how many input files ingest's table lists one by one;
+// above it (and without --verbose) it has one row per source and status.
+const listedFiles = 20
+
 func printRepair(w io.Writer, r lake.Report, err error) {
 	if err == nil && len(r.Files)+len(r.Dropped)+len(r.SetAside) == 0 {
 		fmt.Fprintln(w, "repair: the lake matches its manifest; nothing to repair")
@@ -159,11 +167,11 @@ func printRepair(w io.Writer, r lake.Report, err error) {
 		fmt.Fprintf(w, "set aside lake/%s -> lake/_set_aside/%s\n", filepath.ToSlash(f), filepath.ToSlash(f))
 	}
 	if len(r.Files) > 0 {
-		printIngest(w, r, false)
+		printIngest(w, r, false, true)
 	}
 }
 
-func printIngest(w io.Writer, r lake.Report, dryRun bool) {
+func printIngest(w io.Writer, r lake.Report, dryRun, verbose bool) {
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "skipped %s\n", s)
 	}
@@ -173,13 +181,20 @@ func printIngest(w io.Writer, r lake.Report, dryRun bool) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "source\tfile\tstatus\tread\tloaded\tquarantined\tduplicate\trejected\treasons")
-	for _, f := range r.Files {
+	rows := r.Files
+	if len(rows) > listedFiles && !verbose {
+		rows = bySourceAndStatus(rows)
+	}
+	for _, f := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", f.Source, filepath.Base(f.File), f.Status,
 			f.RowsRead, f.RowsLoaded, f.RowsQuarantined, f.RowsDuplicate, f.RowsRejected, reasonList(f.Reasons))
 	}
 	read, loaded, quarantined, dup := r.Totals()
 	fmt.Fprintf(tw, "total\t%d files\t\t%d\t%d\t%d\t%d\t%d\t\n", len(r.Files), read, loaded, quarantined, dup, r.Rejected())
 	tw.Flush()
+	if len(rows) < len(r.Files) {
+		fmt.Fprintln(w, "(one row per source and status; every file: --verbose, or the ingest_log mart)")
+	}
 	if !dryRun {
 		return
 	}
@@ -196,9 +211,46 @@ func printIngest(w io.Writer, r lake.Report, dryRun bool) {
 			fmt.Fprintf(w, "  %-22s %d\n", k, reasons[k])
 		}
 	}
-	for _, f := range r.Failed() {
-		fmt.Fprintf(w, "would not load %s: %s\n", filepath.Base(f.File), f.Message)
+	if failed := r.Failed(); len(failed) > lake.SummarizeAbove && !verbose {
+		for _, line := range lake.FailureSummary(failed) {
+			fmt.Fprintf(w, "would not load %s\n", line)
+		}
+	} else {
+		for _, f := range failed {
+			fmt.Fprintf(w, "would not load %s: %s\n", filepath.Base(f.File), f.Message)
+		}
 	}
+}
+
+// bySourceAndStatus sums the files' results per source and status; the
+// file column says how many files each row holds.
+func bySourceAndStatus(files []lake.FileResult) []lake.FileResult {
+	var out []lake.FileResult
+	at := map[[2]string]int{}
+	counts := map[[2]string]int{}
+	for _, f := range files {
+		key := [2]string{f.Source, f.Status}
+		i, ok := at[key]
+		if !ok {
+			i = len(out)
+			at[key] = i
+			out = append(out, lake.FileResult{Source: f.Source, Status: f.Status, Reasons: map[string]int64{}})
+		}
+		g := &out[i]
+		counts[key]++
+		g.RowsRead += f.RowsRead
+		g.RowsLoaded += f.RowsLoaded
+		g.RowsQuarantined += f.RowsQuarantined
+		g.RowsDuplicate += f.RowsDuplicate
+		g.RowsRejected += f.RowsRejected
+		for k, v := range f.Reasons {
+			g.Reasons[k] += v
+		}
+	}
+	for i := range out {
+		out[i].File = fmt.Sprintf("%d files", counts[[2]string{out[i].Source, out[i].Status}])
+	}
+	return out
 }
 
 // reasonList renders quarantine reasons as "bad_ts=2 missing_amount=1".
@@ -254,7 +306,16 @@ func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
 	if err := db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(orders), 0), coalesce(sum(net_revenue), 0)::VARCHAR FROM customer_profile`).Scan(&customers, &orders, &revenue); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "customers  %d\norders     %d\nrevenue    %s\n\nsegments\n", customers, orders, revenue)
+	fmt.Fprintf(w, "customers  %d\norders     %d\nrevenue    %s\n", customers, orders, revenue)
+	var guestOrders int64
+	var guestRevenue string
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(sum(guest_orders), 0), coalesce(sum(guest_revenue), 0)::VARCHAR FROM daily_sales`).Scan(&guestOrders, &guestRevenue); err != nil {
+		return err
+	}
+	if guestOrders > 0 || guestRevenue != "0.00" {
+		fmt.Fprintf(w, "guests     %d orders, revenue %s (in daily_sales; not in the per-customer marts)\n", guestOrders, guestRevenue)
+	}
+	fmt.Fprint(w, "\nsegments\n")
 	rows, err := db.QueryContext(ctx, `SELECT segment, count(*) FROM rfm GROUP BY 1 ORDER BY 2 DESC, 1`)
 	if err != nil {
 		return err

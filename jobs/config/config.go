@@ -86,9 +86,19 @@ type Source struct {
 	// IntegralIDs writes customer ids exported as floats (17850.0) as the
 	// integers they are (17850), so they join with the CRM's own ids.
 	IntegralIDs bool `yaml:"integral_ids"`
+	// MissingCustomerID says what a row without a customer id is:
+	// quarantine (a bad row) or anonymous (a guest checkout, landed with a
+	// NULL customer, counted in sales and kept out of per-customer models).
+	MissingCustomerID string `yaml:"missing_customer_id"`
 	// NotBefore rejects timestamps before this date.
 	NotBefore string `yaml:"not_before"`
 }
+
+// Policies for rows without a customer id (Source.MissingCustomerID).
+const (
+	MissingCustomerQuarantine = "quarantine"
+	MissingCustomerAnonymous  = "anonymous"
+)
 
 // CSV holds the options of delimited text files.
 type CSV struct {
@@ -506,6 +516,9 @@ func (c *Config) applyDefaults() {
 		if s.OnChangedFile == "" {
 			s.OnChangedFile = "reject"
 		}
+		if s.MissingCustomerID == "" {
+			s.MissingCustomerID = MissingCustomerQuarantine
+		}
 		if s.MaxQuarantineShare == nil {
 			share := 0.05
 			s.MaxQuarantineShare = &share
@@ -721,6 +734,10 @@ func (s Source) validate(at string) error {
 	}
 	if s.OnChangedFile != "reject" && s.OnChangedFile != "replace" {
 		return fieldErr(at+".on_changed_file", fmt.Sprintf("%q is not a policy", s.OnChangedFile), "use reject or replace")
+	}
+	if s.MissingCustomerID != MissingCustomerQuarantine && s.MissingCustomerID != MissingCustomerAnonymous {
+		return fieldErr(at+".missing_customer_id", fmt.Sprintf("%q is not a policy", s.MissingCustomerID),
+			"use quarantine (a row without a customer is bad data) or anonymous (guest checkouts)")
 	}
 	if s.CancellationPattern != "" {
 		if _, err := regexp.Compile(s.CancellationPattern); err != nil {

@@ -773,13 +773,9 @@ func (b *batchRun) logResult(r FileResult) {
 	if b.Logger == nil {
 		return
 	}
-	level := slog.LevelInfo
-	switch r.Status {
-	case FileFailed, FileChanged:
-		level = slog.LevelError
-	case FileSkipped:
-		level = slog.LevelDebug
-	}
+	// One line per file is for debugging: the command's table and the
+	// failure summary group them (a run can hold hundreds of files).
+	level := slog.LevelDebug
 	b.Logger.Log(context.Background(), level, "ingest file",
 		"source", r.Source, "file", r.File, "status", r.Status, "batch", r.BatchID,
 		"rows_read", r.RowsRead, "rows_loaded", r.RowsLoaded,

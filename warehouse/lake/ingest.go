@@ -198,19 +198,19 @@ func (in *Ingester) Ingest(ctx context.Context, sources []config.Source) (Report
 		}
 	}
 	if failed := report.Failed(); len(failed) > 0 {
-		return report, fmt.Errorf("ingest: %d input(s) not loaded:\n  %s", len(failed), strings.Join(failureSummary(failed), "\n  "))
+		return report, fmt.Errorf("ingest: %d input(s) not loaded:\n  %s", len(failed), strings.Join(FailureSummary(failed), "\n  "))
 	}
 	return report, nil
 }
 
-// summarizeAbove is how many failed inputs are listed one by one; above it
+// SummarizeAbove is how many failed inputs are listed one by one; above it
 // they are grouped by reason (the per-file list is in the log and ingest_log).
-const summarizeAbove = 5
+const SummarizeAbove = 5
 
-// failureSummary lists the failed inputs' messages, or, when there are many,
+// FailureSummary lists the failed inputs' messages, or, when there are many,
 // one line per main reason with the files, rows and one example in full.
-func failureSummary(failed []FileResult) []string {
-	if len(failed) <= summarizeAbove {
+func FailureSummary(failed []FileResult) []string {
+	if len(failed) <= SummarizeAbove {
 		msgs := make([]string, len(failed))
 		for i, f := range failed {
 			msgs[i] = f.Message

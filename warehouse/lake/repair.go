@@ -97,7 +97,7 @@ func (in *Ingester) Repair(ctx context.Context, sources []config.Source) (Report
 			return report, err
 		}
 		if failed := (Report{Files: results}).Failed(); len(failed) > 0 {
-			return report, fmt.Errorf("repair: %d source file(s) of %s did not load again:\n  %s", len(failed), src.Name, strings.Join(failureSummary(failed), "\n  "))
+			return report, fmt.Errorf("repair: %d source file(s) of %s did not load again:\n  %s", len(failed), src.Name, strings.Join(FailureSummary(failed), "\n  "))
 		}
 		for rel := range plan.lost {
 			report.Dropped = append(report.Dropped, rel)

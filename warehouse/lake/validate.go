@@ -160,7 +160,7 @@ t AS (
 checked AS (
   SELECT *, CASE
     WHEN reader_reason IS NOT NULL THEN reader_reason
-    WHEN v_customer_id IS NULL THEN 'missing_customer_id'
+    WHEN v_customer_id IS NULL AND %[21]t THEN 'missing_customer_id'
     WHEN %[19]s THEN 'bad_id'
     WHEN v_ts IS NULL THEN 'missing_ts'
     WHEN ts IS NULL THEN 'bad_ts'
@@ -180,7 +180,7 @@ checked AS (
 		c.col("channel"), c.col("store_id"), c.col("product_id"),
 		c.tsParse(), amount,
 		warehouse.Quote(latest.Format(time.DateTime)), warehouse.Quote(src.NotBefore),
-		amountMissing, currencyCheck, c.idCheck(), precise)
+		amountMissing, currencyCheck, c.idCheck(), precise, c.src.MissingCustomerID != config.MissingCustomerAnonymous)
 }
 
 // maxIDLength is the source's max_id_length, 256 when not set.
