@@ -8,7 +8,8 @@ import (
 )
 
 // TransactionSchema is the typed schema of the lake's transaction files, as
-// "name TYPE". Their day is the date=YYYY-MM-DD folder they are in.
+// "name TYPE", in file order. Their day is the Hive partition of the
+// date=YYYY-MM-DD folder they are in. Readers of the lake take it from here.
 var TransactionSchema = []string{
 	"transaction_id VARCHAR", "order_id VARCHAR", "customer_id VARCHAR", "ts TIMESTAMP",
 	"amount DECIMAL(18,2)", "quantity DECIMAL(18,3)", "unit_price DECIMAL(18,4)", "currency VARCHAR",

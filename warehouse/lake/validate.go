@@ -9,15 +9,6 @@ import (
 	"github.com/custmart/custmart/warehouse"
 )
 
-// LakeColumns is the canonical schema of the lake's transaction files, in
-// file order. The Hive partition column `date` (the transaction's day) comes
-// from the directory layout.
-var LakeColumns = []string{
-	"transaction_id", "order_id", "customer_id", "ts", "amount", "quantity", "unit_price",
-	"currency", "channel", "store_id", "product_id", "is_refund", "source", "batch_id",
-	"source_file", "source_line",
-}
-
 // Reason codes of quarantined rows. The first four come from the CSV
 // reader, bad_json from the JSON Lines split; the others are the checks.
 var ReasonCodes = []string{
