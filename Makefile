@@ -9,7 +9,7 @@ SAMPLE_SEED      ?= 42
 AS_OF            ?= 2025-12-28
 BENCH_ARGS       ?=
 
-.PHONY: build run test bench lint clean
+.PHONY: build run test golden bench lint clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/custmart
@@ -20,6 +20,10 @@ run: build
 
 test:
 	$(GO) test -tags $(TAGS) -timeout 15m ./...
+
+# Rewrite the golden marts (cmd/cli/testdata/golden) from the fixed fixture; review the diff.
+golden:
+	$(GO) test -tags $(TAGS) -count=1 ./cmd/cli -run '^TestGoldenMarts$$' -update
 
 bench: build
 	$(BIN) bench $(BENCH_ARGS)

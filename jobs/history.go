@@ -91,8 +91,21 @@ var lastRunTime struct {
 	t time.Time
 }
 
-// NewRunID returns a sortable, unique run id.
-func NewRunID(job string, t time.Time) string {
+// NewRecord starts the record of an attempt of job for logicalDate at start,
+// with the attempt's id: run ids are minted here and nowhere else.
+// scheduledAt is the schedule tick the run is for, zero when not scheduled.
+func NewRecord(job, logicalDate string, start, scheduledAt time.Time) Record {
+	start = start.UTC()
+	r := Record{ID: newRunID(job, start), Job: job, LogicalDate: logicalDate, StartedAt: start}
+	if !scheduledAt.IsZero() {
+		at := scheduledAt.UTC()
+		r.ScheduledAt = &at
+	}
+	return r
+}
+
+// newRunID returns a sortable id, unique in this process.
+func newRunID(job string, t time.Time) string {
 	t = t.UTC().Truncate(time.Microsecond)
 	lastRunTime.Lock()
 	if !t.After(lastRunTime.t) {

@@ -79,16 +79,9 @@ func (p *Pipeline) Run(ctx context.Context, opts Options) (Outcome, error) {
 	if opts.Trigger == "" {
 		opts.Trigger = TriggerCLI
 	}
-	start := time.Now().UTC()
-	rec := Record{
-		ID: NewRunID(opts.Job, start), Job: opts.Job, LogicalDate: opts.AsOf.Format(time.DateOnly),
-		Attempt: opts.Attempt, Trigger: opts.Trigger, Steps: ordered(opts.Steps), Status: StatusRunning,
-		StartedAt: start, PID: os.Getpid(), Instance: instance,
-	}
-	if !opts.ScheduledAt.IsZero() {
-		at := opts.ScheduledAt.UTC()
-		rec.ScheduledAt = &at
-	}
+	rec := NewRecord(opts.Job, opts.AsOf.Format(time.DateOnly), time.Now(), opts.ScheduledAt)
+	rec.Attempt, rec.Trigger, rec.Steps, rec.Status = opts.Attempt, opts.Trigger, ordered(opts.Steps), StatusRunning
+	rec.PID, rec.Instance = os.Getpid(), instance
 	if !opts.DryRun {
 		if err := history.Save(rec); err != nil {
 			return out, err

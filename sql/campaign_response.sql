@@ -1,5 +1,10 @@
 -- model: campaign_response
--- meaning: Campaign contacts and whether the customer responded, from the optional model.campaign_response source, read with DuckDB when the models run: one row per contact on or before the as-of date. It gives responsiveness for value x responsiveness (Roberts & Paul 1997) in customer_value; without the source the table is empty and the classification is NULL. A row whose date or response cannot be read stays in with NULLs so that the checks name it.
+-- meaning: Campaign contacts and whether the customer responded, from the optional
+--   model.campaign_response source, read with DuckDB when the models run: one row per contact on
+--   or before the as-of date. It gives responsiveness for value x responsiveness (Roberts & Paul
+--   1997) in customer_value; without the source the table is empty and the classification is
+--   NULL. A row whose date or response cannot be read stays in with NULLs so that the checks
+--   name it.
 -- grain: campaign contact
 -- key: source_file, customer_id, campaign_id
 -- depends_on:

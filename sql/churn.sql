@@ -1,13 +1,21 @@
 -- model: churn
--- meaning: Customer churn per calendar month (DOMAIN.md §7, the 10C retention lens): customers active in the month (at least one purchase), of them new (first purchase in the month) and returning; of the customers active in the previous month, how many bought again this month (retained) and how many did not (churned); churn_rate = churned / active in the previous month and retention_rate = retained / active in the previous month. Months run from the first purchase month to the as-of month; complete is false for the as-of month when it is not over.
+-- meaning: Customer churn per calendar month (docs/DOMAIN.md §7, the 10C retention lens): customers
+--   active in the month (at least one purchase), of them new (first purchase in the month) and
+--   returning; of the customers active in the previous month, how many bought again this month
+--   (retained) and how many did not (churned); churn_rate = churned / active in the previous
+--   month and retention_rate = retained / active in the previous month. Months run from the
+--   first purchase month to the as-of month; complete is false for the as-of month when it is
+--   not over.
 -- grain: month
 -- key: month
 -- depends_on: customer_months, customer_profile
 -- publish: true
--- check: not_null month, active_customers, new_customers, returning_customers, previous_active_customers, retained_customers, churned_customers, complete
+-- check: not_null month, active_customers, new_customers, returning_customers,
+--   previous_active_customers, retained_customers, churned_customers, complete
 -- check: unique month
 -- check: range churn_rate 0 1
--- check: sql SELECT * FROM churn WHERE retained_customers + churned_customers <> previous_active_customers OR new_customers + returning_customers <> active_customers
+-- check: sql SELECT * FROM churn WHERE retained_customers + churned_customers <>
+--   previous_active_customers OR new_customers + returning_customers <> active_customers
 WITH active AS (
   SELECT customer_id, month FROM customer_months WHERE purchase_days > 0),
 months AS (

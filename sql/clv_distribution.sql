@@ -1,5 +1,10 @@
 -- model: clv_distribution
--- meaning: Histogram of customer_value's historical profitability (clv_historical) and predicted CLV (clv_predicted) on a log scale, for charts: five bins per decade over positive values (bin_order 1, 2, ... from the smallest positive value of either measure; a bin holds lower <= value < upper) and one bin of the values at or below zero (bin_order 0, lower NULL, upper 0). Customers without a predicted CLV (a failed fit) are left out of that measure. Only bins with customers are present.
+-- meaning: Histogram of customer_value's historical profitability (clv_historical) and predicted
+--   CLV (clv_predicted) on a log scale, for charts: five bins per decade over positive values
+--   (bin_order 1, 2, ... from the smallest positive value of either measure; a bin holds lower <=
+--   value < upper) and one bin of the values at or below zero (bin_order 0, lower NULL, upper 0).
+--   Customers without a predicted CLV (a failed fit) are left out of that measure. Only bins with
+--   customers are present.
 -- grain: measure x bin
 -- key: measure, bin_order
 -- depends_on: customer_value
@@ -7,7 +12,8 @@
 -- check: not_null measure, bin_order, upper, customers
 -- check: unique measure, bin_order
 -- check: accepted_values measure: clv_historical | clv_predicted
--- check: sql SELECT * FROM (SELECT sum(customers) AS binned, (SELECT count(*) FROM customer_value) AS mart FROM clv_distribution WHERE measure = 'clv_historical') WHERE binned <> mart
+-- check: sql SELECT * FROM (SELECT sum(customers) AS binned, (SELECT count(*) FROM customer_value)
+--   AS mart FROM clv_distribution WHERE measure = 'clv_historical') WHERE binned <> mart
 WITH vals AS (
   SELECT 'clv_historical' AS measure, clv_historical::DOUBLE AS v FROM customer_value
   UNION ALL

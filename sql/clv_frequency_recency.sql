@@ -1,5 +1,9 @@
 -- model: clv_frequency_recency
--- meaning: The frequency/recency matrices of the predictive purchase model (model.predictive_model; the lifetimes frequency-recency and probability-alive plots): for a customer observed for T = the longest T of the fitted customers, every frequency x from 0 to the largest fitted x (at most 40) and 21 recencies t_x from 0 to T, the expected purchases in the next time unit and P(alive). Empty when the predictive model has no converged fit.
+-- meaning: The frequency/recency matrices of the predictive purchase model (model.predictive_model;
+--   the lifetimes frequency-recency and probability-alive plots): for a customer observed for T
+--   = the longest T of the fitted customers, every frequency x from 0 to the largest fitted x
+--   (at most 40) and 21 recencies t_x from 0 to T, the expected purchases in the next time unit
+--   and P(alive). Empty when the predictive model has no converged fit.
 -- grain: frequency x recency step
 -- key: frequency, recency_step
 -- depends_on: clv_inputs, clv_model

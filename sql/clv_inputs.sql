@@ -1,13 +1,25 @@
 -- model: clv_inputs
--- meaning: Per-customer inputs of the probabilistic CLV models (DOMAIN.md §4) as of the run's date, from purchase days (days with at least one non-refund line): x = repeat purchase days (distinct purchase days - 1), t_x = time from the first to the last purchase day, T = time from the first purchase day to the as-of date, both in the model time unit (days / unit_days), and m = mean gross spend of the repeat purchase days (refund lines excluded, the first day excluded, 0 when x = 0). The cal_* columns are the same inputs over the calibration period of a holdout (purchase days before model.holdout_from, T up to the day before it; NULL for customers acquired in the holdout), holdout_purchases the purchase days from holdout_from to the as-of date; without a holdout cal_* equal the full-period inputs and holdout_purchases is 0.
+-- meaning: Per-customer inputs of the probabilistic CLV models (docs/DOMAIN.md §4) as of the run's
+--   date, from purchase days (days with at least one non-refund line): x = repeat purchase days
+--   (distinct purchase days - 1), t_x = time from the first to the last purchase day, T = time
+--   from the first purchase day to the as-of date, both in the model time unit (days /
+--   unit_days), and m = mean gross spend of the repeat purchase days (refund lines excluded, the
+--   first day excluded, 0 when x = 0). The cal_* columns are the same inputs over the
+--   calibration period of a holdout (purchase days before model.holdout_from, T up to the day
+--   before it; NULL for customers acquired in the holdout), holdout_purchases the purchase days
+--   from holdout_from to the as-of date; without a holdout cal_* equal the full-period inputs
+--   and holdout_purchases is 0.
 -- grain: customer
 -- key: customer_id
 -- depends_on: customer_daily
--- check: not_null customer_id, first_purchase, last_purchase, x, t_x_days, T_days, t_x, T, m, holdout_purchases
+-- check: not_null customer_id, first_purchase, last_purchase, x, t_x_days, T_days, t_x, T, m,
+--   holdout_purchases
 -- check: unique customer_id
 -- check: range x 0 NULL
 -- check: range m 0 NULL
--- check: sql SELECT * FROM clv_inputs WHERE t_x_days < 0 OR t_x_days > T_days OR (x = 0 AND t_x_days <> 0) OR (cal_x IS NOT NULL AND (cal_t_x_days > cal_T_days OR cal_x > x OR cal_T_days > T_days))
+-- check: sql SELECT * FROM clv_inputs WHERE t_x_days < 0 OR t_x_days > T_days OR (x = 0 AND
+--   t_x_days <> 0) OR (cal_x IS NOT NULL AND (cal_t_x_days > cal_T_days OR cal_x > x OR cal_T_days
+--   > T_days))
 WITH bounds AS (
   SELECT getvariable('as_of') AS as_of,
     -- The calibration period ends the day before the holdout starts.

@@ -1,5 +1,15 @@
 -- model: clv_model
--- meaning: The fitted probabilistic CLV models in long format (DOMAIN.md §4): BG/NBD (Fader, Hardie & Lee 2005; r, alpha, a, b) and Pareto/NBD (Schmittlein, Morrison & Colombo 1987; r, alpha, s, beta) on the (x, t_x, T) of clv_inputs, and Gamma-Gamma (Fader & Hardie 2013; p, q, gamma) on the repeat buyers' (x, m), each by maximum likelihood over identical inputs compressed into weights, with rows for log_likelihood, customers, iterations, evaluations and converged (1 or 0). as_of is the last day of the data the models were fitted on (the day before model.holdout_from with a holdout), time_unit the unit of alpha, beta and every time input. used_for_predictions marks the rows customer_value scores with: the configured predictive_model and gamma_gamma, when their fit converged. A fit the data cannot support (no repeat buyers, say) leaves only its customers and converged = 0 rows, and the predictions are NULL.
+-- meaning: The fitted probabilistic CLV models in long format (docs/DOMAIN.md §4): BG/NBD (Fader,
+--   Hardie & Lee 2005; r, alpha, a, b) and Pareto/NBD (Schmittlein, Morrison & Colombo 1987; r,
+--   alpha, s, beta) on the (x, t_x, T) of clv_inputs, and Gamma-Gamma (Fader & Hardie 2013; p,
+--   q, gamma) on the repeat buyers' (x, m), each by maximum likelihood over identical inputs
+--   compressed into weights, with rows for log_likelihood, customers, iterations, evaluations
+--   and converged (1 or 0). as_of is the last day of the data the models were fitted on (the day
+--   before model.holdout_from with a holdout), time_unit the unit of alpha, beta and every time
+--   input. used_for_predictions marks the rows customer_value scores with: the configured
+--   predictive_model and gamma_gamma, when their fit converged. A fit the data cannot support
+--   (no repeat buyers, say) leaves only its customers and converged = 0 rows, and the
+--   predictions are NULL.
 -- grain: model x parameter
 -- key: model, parameter
 -- depends_on: clv_inputs
@@ -10,4 +20,5 @@
 -- check: accepted_values model: bgnbd | pareto_nbd | gamma_gamma
 -- check: accepted_values time_unit: days | weeks
 -- check: row_count 6
--- check: sql SELECT * FROM clv_model WHERE isnan(value) OR isinf(value) OR (parameter = 'converged' AND value NOT IN (0, 1))
+-- check: sql SELECT * FROM clv_model WHERE isnan(value) OR isinf(value) OR (parameter = 'converged'
+--   AND value NOT IN (0, 1))

@@ -1,5 +1,9 @@
 -- model: clv_repeat_purchases
--- meaning: How well the fitted BG/NBD reproduces the repeat purchases it was fitted on (the lifetimes period-transactions plot): customers with 0, 1, ..., 6 and 7 or more repeat purchase days in the fitting period, actual and expected, where expected is the sum over those customers of P(X(T) = x) under the fitted BG/NBD (Fader, Hardie & Lee 2005, eq. 8) at each customer's own T. Empty when the BG/NBD fit did not converge.
+-- meaning: How well the fitted BG/NBD reproduces the repeat purchases it was fitted on (the
+--   lifetimes period-transactions plot): customers with 0, 1, ..., 6 and 7 or more repeat
+--   purchase days in the fitting period, actual and expected, where expected is the sum over
+--   those customers of P(X(T) = x) under the fitted BG/NBD (Fader, Hardie & Lee 2005, eq. 8) at
+--   each customer's own T. Empty when the BG/NBD fit did not converge.
 -- grain: repeat-purchase bucket
 -- key: bucket
 -- depends_on: clv_inputs, clv_model
@@ -7,7 +11,8 @@
 -- check: not_null bucket, bucket_order, actual_customers, expected_customers
 -- check: unique bucket
 -- check: accepted_values bucket: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7+
--- check: sql SELECT * FROM (SELECT sum(actual_customers) AS a, sum(expected_customers) AS e FROM clv_repeat_purchases) WHERE a > 0 AND abs(a - e) > 1e-6 * a
+-- check: sql SELECT * FROM (SELECT sum(actual_customers) AS a, sum(expected_customers) AS e FROM
+--   clv_repeat_purchases) WHERE a > 0 AND abs(a - e) > 1e-6 * a
 WITH params AS (
   SELECT
     max(value) FILTER (WHERE parameter = 'r') AS r,

@@ -1,14 +1,25 @@
 -- model: clv_validation
--- meaning: The calibration-vs-holdout check of the purchase models (Fader, Hardie & Lee 2005, figure 4), run when model.holdout_from (--holdout-from) is set: each model fitted on the calibration period (purchase days before holdout_from) predicts every calibration customer's purchases (purchase days) in the holdout, from holdout_from to the as-of date, by E[Y(t) | x, t_x, T]; the predictions and the actual holdout purchase days are summed per calibration frequency x (0 to 6, then 7+) and in total. Customers acquired in the holdout are left out. Without a holdout the table is empty, with the same columns.
+-- meaning: The calibration-vs-holdout check of the purchase models (Fader, Hardie & Lee 2005,
+--   figure 4), run when model.holdout_from (--holdout-from) is set: each model fitted on the
+--   calibration period (purchase days before holdout_from) predicts every calibration customer's
+--   purchases (purchase days) in the holdout, from holdout_from to the as-of date, by E[Y(t) | x,
+--   t_x, T]; the predictions and the actual holdout purchase days are summed per calibration
+--   frequency x (0 to 6, then 7+) and in total. Customers acquired in the holdout are left out.
+--   Without a holdout the table is empty, with the same columns.
 -- grain: purchase model x calibration-frequency bucket
 -- key: model, bucket
 -- depends_on: clv_inputs, clv_model
 -- publish: true
--- check: not_null model, bucket, customers, actual_purchases, predicted_purchases, holdout_from, holdout_to
+-- check: not_null model, bucket, customers, actual_purchases, predicted_purchases, holdout_from,
+--   holdout_to
 -- check: unique model, bucket
 -- check: accepted_values bucket: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7+ | total
 -- check: range predicted_purchases 0 NULL
--- check: sql SELECT t.model FROM clv_validation t JOIN clv_validation b ON b.model = t.model AND b.bucket <> 'total' WHERE t.bucket = 'total' GROUP BY t.model, t.customers, t.actual_purchases, t.predicted_purchases HAVING sum(b.customers) <> t.customers OR sum(b.actual_purchases) <> t.actual_purchases OR abs(sum(b.predicted_purchases) - t.predicted_purchases) > 1e-6 * (1 + t.predicted_purchases)
+-- check: sql SELECT t.model FROM clv_validation t JOIN clv_validation b ON b.model = t.model AND
+--   b.bucket <> 'total' WHERE t.bucket = 'total' GROUP BY t.model, t.customers,
+--   t.actual_purchases, t.predicted_purchases HAVING sum(b.customers) <> t.customers OR
+--   sum(b.actual_purchases) <> t.actual_purchases OR abs(sum(b.predicted_purchases) -
+--   t.predicted_purchases) > 1e-6 * (1 + t.predicted_purchases)
 WITH cfg AS (
   SELECT
     getvariable('holdout_from') AS holdout_from,

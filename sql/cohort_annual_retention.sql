@@ -1,5 +1,10 @@
 -- model: cohort_annual_retention
--- meaning: The annual retention rate of each acquisition cohort (customers by the month of their first purchase), the input r of the retention-based CLV (Gupta & Lehmann 2003): the share of the cohort's customers with a purchase in the 12 months after their acquisition month. It is measured once month 12 after the acquisition month is complete by the as-of date (matured); a younger cohort takes the pooled rate of the matured cohorts (basis pooled), and without any matured cohort the rate is unknown (NULL, basis none), never guessed.
+-- meaning: The annual retention rate of each acquisition cohort (customers by the month of their
+--   first purchase), the input r of the retention-based CLV (Gupta & Lehmann 2003): the share of
+--   the cohort's customers with a purchase in the 12 months after their acquisition month. It is
+--   measured once month 12 after the acquisition month is complete by the as-of date (matured);
+--   a younger cohort takes the pooled rate of the matured cohorts (basis pooled), and without
+--   any matured cohort the rate is unknown (NULL, basis none), never guessed.
 -- grain: acquisition month
 -- key: cohort_month
 -- depends_on: customer_profile, customer_months
@@ -8,7 +13,8 @@
 -- check: unique cohort_month
 -- check: range retention_rate 0 1
 -- check: accepted_values basis: cohort | pooled | none
--- check: sql SELECT * FROM cohort_annual_retention WHERE retained_customers > cohort_size OR (basis = 'none') <> (retention_rate IS NULL)
+-- check: sql SELECT * FROM cohort_annual_retention WHERE retained_customers > cohort_size OR (basis
+--   = 'none') <> (retention_rate IS NULL)
 WITH acquired AS (
   SELECT customer_id, date_trunc('month', first_purchase)::DATE AS cohort_month
   FROM customer_profile),

@@ -1,14 +1,21 @@
 -- model: cohort_retention
--- meaning: Acquisition cohorts (customers by the month of their first purchase) by months since acquisition (DOMAIN.md §7): how many of the cohort bought in that calendar month (active_customers), that as a share of the cohort (retention_rate; month 0 is 1 by definition), the cohort's net revenue in the month and cumulated, up to the as-of date. Every month from acquisition to the as-of month has a row, zeros included; complete is false for the as-of month when it is not over.
+-- meaning: Acquisition cohorts (customers by the month of their first purchase) by months since
+--   acquisition (docs/DOMAIN.md §7): how many of the cohort bought in that calendar month
+--   (active_customers), that as a share of the cohort (retention_rate; month 0 is 1 by
+--   definition), the cohort's net revenue in the month and cumulated, up to the as-of date.
+--   Every month from acquisition to the as-of month has a row, zeros included; complete is false
+--   for the as-of month when it is not over.
 -- grain: acquisition month x months since acquisition
 -- key: cohort_month, months_since
 -- depends_on: customer_profile, customer_months
 -- publish: true
--- check: not_null cohort_month, months_since, month, cohort_size, active_customers, retention_rate, revenue, complete
+-- check: not_null cohort_month, months_since, month, cohort_size, active_customers, retention_rate,
+--   revenue, complete
 -- check: unique cohort_month, months_since
 -- check: range retention_rate 0 1
 -- check: range months_since 0 NULL
--- check: sql SELECT * FROM cohort_retention WHERE months_since = 0 AND active_customers <> cohort_size
+-- check: sql SELECT * FROM cohort_retention WHERE months_since = 0 AND active_customers <>
+--   cohort_size
 WITH acquired AS (
   SELECT customer_id, date_trunc('month', first_purchase)::DATE AS cohort_month
   FROM customer_profile),

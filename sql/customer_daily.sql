@@ -1,5 +1,8 @@
 -- model: customer_daily
--- meaning: One row per customer and day with activity: purchase lines, orders, items, gross sales, refunds and net revenue. Maintained incrementally by day partition from lake_transactions_delta (the lake partitions changed since the last run), so a daily run reads only the new days.
+-- meaning: One row per customer and day with activity: purchase lines, orders, items, gross sales,
+--   refunds and net revenue. Maintained incrementally by day partition from
+--   lake_transactions_delta (the lake partitions changed since the last run), so a daily run
+--   reads only the new days.
 -- grain: customer x day
 -- key: customer_id, day
 -- depends_on:
@@ -47,7 +50,7 @@ SELECT
   a.day,
   a.purchase_lines,
   a.refund_lines,
-  -- Sources without order ids count one order per purchase day (DOMAIN.md §1).
+  -- Sources without order ids count one order per purchase day (docs/DOMAIN.md §1).
   CASE WHEN a.purchase_lines = 0 THEN 0
        WHEN a.order_lo IS NULL OR a.order_lo = a.order_hi THEN 1
        ELSE m.orders END AS orders,

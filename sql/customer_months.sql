@@ -1,5 +1,8 @@
 -- model: customer_months
--- meaning: One row per customer and calendar month with activity up to the as-of date: purchase days, orders and net revenue (refund-only months included, with 0 purchase days). The monthly grain behind the cohort, churn and discounted-value models, so they do not each re-read the daily table.
+-- meaning: One row per customer and calendar month with activity up to the as-of date: purchase
+--   days, orders and net revenue (refund-only months included, with 0 purchase days). The
+--   monthly grain behind the cohort, churn and discounted-value models, so they do not each
+--   re-read the daily table.
 -- grain: customer x month
 -- key: customer_id, month
 -- depends_on: customer_daily

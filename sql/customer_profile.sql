@@ -1,5 +1,7 @@
 -- model: customer_profile
--- meaning: Per-customer facts as of the run's date (DOMAIN.md §1): first and last purchase, tenure, orders, purchase days, items, gross revenue, refunds, net revenue, average order value, purchase cycle, channels and stores used.
+-- meaning: Per-customer facts as of the run's date (docs/DOMAIN.md §1): first and last purchase,
+--   tenure, orders, purchase days, items, gross revenue, refunds, net revenue, average order
+--   value, purchase cycle, channels and stores used.
 -- grain: customer
 -- key: customer_id
 -- depends_on: customer_daily

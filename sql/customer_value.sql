@@ -1,15 +1,27 @@
 -- model: customer_value
--- meaning: One row per customer with everything a marketer ranks and filters on, as of the run's date (docs/MARTS.md lists every column): the profile, RFM scores and segment, the probabilistic model inputs (frequency = x, recency = t_x, T, monetary_value), the purchase cycle x amount class (DOMAIN.md §3), the four CLVs (§4: historical profitability, compounded historical NPV, Gupta & Lehmann retention-based, predictive over model.horizon), P(alive) and expected purchases and spend from the configured predictive model and Gamma-Gamma, the customer-pyramid tier (§5), Dick & Basu loyalty with value x loyalty and value x responsiveness (§6), and boolean flags.
+-- meaning: One row per customer with everything a marketer ranks and filters on, as of the run's
+--   date (the README's Marts section lists every column): the profile, RFM scores and segment,
+--   the probabilistic model inputs (frequency = x, recency = t_x, T, monetary_value), the
+--   purchase cycle x amount class (docs/DOMAIN.md §3), the four CLVs (§4: historical
+--   profitability, compounded historical NPV, Gupta & Lehmann retention-based, predictive over
+--   model.horizon), P(alive) and expected purchases and spend from the configured predictive
+--   model and Gamma-Gamma, the customer-pyramid tier (§5), Dick & Basu loyalty with value x
+--   loyalty and value x responsiveness (§6), and boolean flags.
 -- grain: customer
 -- key: customer_id
--- depends_on: customer_profile, customer_months, rfm, clv_inputs, clv_model, cohort_annual_retention, feedback, campaign_response
+-- depends_on: customer_profile, customer_months, rfm, clv_inputs, clv_model,
+--   cohort_annual_retention, feedback, campaign_response
 -- publish: true
--- check: not_null customer_id, first_purchase, last_purchase, orders, revenue, recency_days, frequency, recency, T, monetary_value, r_score, f_score, m_score, rfm_segment, value_class, clv_historical, clv_npv, tier, attitude, patronage, loyalty, value_loyalty
+-- check: not_null customer_id, first_purchase, last_purchase, orders, revenue, recency_days,
+--   frequency, recency, T, monetary_value, r_score, f_score, m_score, rfm_segment, value_class,
+--   clv_historical, clv_npv, tier, attitude, patronage, loyalty, value_loyalty
 -- check: unique customer_id
--- check: accepted_values value_class: Platinum | Gold | Silver | Development | Optimization | Single purchase
+-- check: accepted_values value_class: Platinum | Gold | Silver | Development | Optimization |
+--   Single purchase
 -- check: accepted_values tier: Platinum | Gold | Iron | Lead
 -- check: accepted_values attitude: high | low | unknown
--- check: accepted_values loyalty: True loyalty | Latent loyalty | Spurious loyalty | No loyalty | Unknown attitude, high patronage | Unknown attitude, low patronage
+-- check: accepted_values loyalty: True loyalty | Latent loyalty | Spurious loyalty | No loyalty |
+--   Unknown attitude, high patronage | Unknown attitude, low patronage
 -- check: accepted_values value_loyalty: Gold | At risk | Marginal | Low priority
 -- check: accepted_values value_responsiveness: Best | Strangers | Fatal attraction | Ghosts
 -- check: range p_alive 0 1
@@ -18,8 +30,15 @@
 -- check: range clv_predicted 0 NULL
 -- check: range retention_rate 0 1
 -- check: range frequency 0 NULL
--- check: sql SELECT * FROM customer_value WHERE recency > "T" OR frequency <> purchase_days - 1 OR (value_class = 'Single purchase') <> (cycle_days IS NULL) OR (clv_historical < 0 AND tier <> 'Lead')
--- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts < getvariable('as_of') + 1 AND customer_id IS NOT NULL) AS lake_net_revenue, (SELECT coalesce(sum(revenue), 0) FROM customer_value) AS mart_revenue, (SELECT coalesce(sum(m.net_revenue), 0) FROM customer_months m WHERE NOT EXISTS (SELECT 1 FROM customer_value v WHERE v.customer_id = m.customer_id)) AS refund_only_revenue) WHERE lake_net_revenue <> mart_revenue + refund_only_revenue
+-- check: sql SELECT * FROM customer_value WHERE recency > "T" OR frequency <> purchase_days - 1 OR
+--   (value_class = 'Single purchase') <> (cycle_days IS NULL) OR (clv_historical < 0 AND tier <>
+--   'Lead')
+-- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts
+--   < getvariable('as_of') + 1 AND customer_id IS NOT NULL) AS lake_net_revenue, (SELECT
+--   coalesce(sum(revenue), 0) FROM customer_value) AS mart_revenue, (SELECT
+--   coalesce(sum(m.net_revenue), 0) FROM customer_months m WHERE NOT EXISTS (SELECT 1 FROM
+--   customer_value v WHERE v.customer_id = m.customer_id)) AS refund_only_revenue) WHERE
+--   lake_net_revenue <> mart_revenue + refund_only_revenue
 WITH cfg AS (
   SELECT
     getvariable('as_of') AS as_of,

@@ -1,12 +1,18 @@
 -- model: daily_sales
--- meaning: Sales per day up to the as-of date: customers, new customers, orders, items, gross sales, refunds and net revenue, guest checkouts included (orders, items and revenue count them; customers do not); identified_revenue and guest_revenue split net_revenue, guest_orders counts the guests' orders.
+-- meaning: Sales per day up to the as-of date: customers, new customers, orders, items, gross
+--   sales, refunds and net revenue, guest checkouts included (orders, items and revenue count
+--   them; customers do not); identified_revenue and guest_revenue split net_revenue,
+--   guest_orders counts the guests' orders.
 -- grain: day
 -- key: day
 -- depends_on: customer_daily, customer_profile, guest_daily
 -- publish: true
 -- check: unique day
--- check: not_null day, customers, new_customers, orders, net_revenue, identified_revenue, guest_revenue, guest_orders
--- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(net_revenue), 0) FROM daily_sales) AS mart_net_revenue, (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts < getvariable('as_of') + 1) AS lake_net_revenue) WHERE mart_net_revenue <> lake_net_revenue
+-- check: not_null day, customers, new_customers, orders, net_revenue, identified_revenue,
+--   guest_revenue, guest_orders
+-- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(net_revenue), 0) FROM daily_sales) AS
+--   mart_net_revenue, (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts <
+--   getvariable('as_of') + 1) AS lake_net_revenue) WHERE mart_net_revenue <> lake_net_revenue
 WITH
 -- New customers per day come from the profile's first purchase days (each
 -- is one of the customer's daily rows): no per-row join with the profile.

@@ -1,5 +1,10 @@
 -- model: feedback
--- meaning: Survey answers (satisfaction, NPS, complaints) from the optional model.feedback source, read with DuckDB when the models run: one row per answer on or before the as-of date with the customer, the answer's date, the score and the scale (best possible score), and score_share = score / scale. It gives the attitude side of Dick & Basu loyalty in customer_value; without the source the table is empty and attitude is unknown. A row whose date, score or scale cannot be read stays in with NULLs so that the checks name it.
+-- meaning: Survey answers (satisfaction, NPS, complaints) from the optional model.feedback source,
+--   read with DuckDB when the models run: one row per answer on or before the as-of date with
+--   the customer, the answer's date, the score and the scale (best possible score), and
+--   score_share = score / scale. It gives the attitude side of Dick & Basu loyalty in
+--   customer_value; without the source the table is empty and attitude is unknown. A row whose
+--   date, score or scale cannot be read stays in with NULLs so that the checks name it.
 -- grain: survey answer
 -- key: source_file, customer_id, date
 -- depends_on:

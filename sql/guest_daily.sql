@@ -1,5 +1,9 @@
 -- model: guest_daily
--- meaning: Sales per day of the rows without a customer (guest checkouts of sources with missing_customer_id: anonymous): purchase and refund lines, orders (a guest line without an order id is one order), items, gross sales, refunds and net revenue. Per-customer models never see these rows; daily_sales adds them to each day's sales. Incremental by day partition, like customer_daily.
+-- meaning: Sales per day of the rows without a customer (guest checkouts of sources with
+--   missing_customer_id: anonymous): purchase and refund lines, orders (a guest line without an
+--   order id is one order), items, gross sales, refunds and net revenue. Per-customer models
+--   never see these rows; daily_sales adds them to each day's sales. Incremental by day
+--   partition, like customer_daily.
 -- grain: day
 -- key: day
 -- depends_on:

@@ -1,5 +1,9 @@
 -- model: job_runs
--- meaning: Every run of a scheduled job, a backfill or a CLI command, from the run history (runs/*.json): its logical date (the start of the interval it covers, the --as-of of the pipeline), attempt, what triggered it, status, error, timings in UTC, rows read, loaded and quarantined, the version it published, and per-model timings as JSON. The run that built this mart shows as running.
+-- meaning: Every run of a scheduled job, a backfill or a CLI command, from the run history
+--   (runs/*.json): its logical date (the start of the interval it covers, the --as-of of the
+--   pipeline), attempt, what triggered it, status, error, timings in UTC, rows read, loaded and
+--   quarantined, the version it published, and per-model timings as JSON. The run that built
+--   this mart shows as running.
 -- grain: run attempt
 -- key: run_id
 -- publish: true

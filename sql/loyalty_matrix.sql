@@ -1,5 +1,12 @@
 -- model: loyalty_matrix
--- meaning: The loyalty matrices of DOMAIN.md §6 in long format, one row per cell: matrix dick_basu is relative attitude (high, low, unknown without feedback) x repeat patronage (high, low) with the Dick & Basu (1994) class; value_loyalty is value (high = Platinum or Gold tier) x loyalty (high = high patronage not contradicted by a low attitude) with the Kelly & Julie (1999) class; value_responsiveness is value x campaign responsiveness with the Roberts & Paul (1997) class, over the customers with campaign contacts only (no rows without campaign data). Each cell has its customers, their share of the matrix's customers, net revenue and predicted CLV; every cell of a matrix is present, empty ones with zeros.
+-- meaning: The loyalty matrices of docs/DOMAIN.md §6 in long format, one row per cell: matrix
+--   dick_basu is relative attitude (high, low, unknown without feedback) x repeat patronage
+--   (high, low) with the Dick & Basu (1994) class; value_loyalty is value (high = Platinum or
+--   Gold tier) x loyalty (high = high patronage not contradicted by a low attitude) with the
+--   Kelly & Julie (1999) class; value_responsiveness is value x campaign responsiveness with the
+--   Roberts & Paul (1997) class, over the customers with campaign contacts only (no rows without
+--   campaign data). Each cell has its customers, their share of the matrix's customers, net
+--   revenue and predicted CLV; every cell of a matrix is present, empty ones with zeros.
 -- grain: matrix x row value x column value
 -- key: matrix, row_value, column_value
 -- depends_on: customer_value
@@ -7,7 +14,9 @@
 -- check: not_null matrix, row_axis, row_value, column_axis, column_value, class, customers, revenue
 -- check: unique matrix, row_value, column_value
 -- check: accepted_values matrix: dick_basu | value_loyalty | value_responsiveness
--- check: sql SELECT matrix, sum(customers) FROM loyalty_matrix WHERE matrix <> 'value_responsiveness' GROUP BY matrix HAVING sum(customers) <> (SELECT count(*) FROM customer_value)
+-- check: sql SELECT matrix, sum(customers) FROM loyalty_matrix WHERE matrix <>
+--   'value_responsiveness' GROUP BY matrix HAVING sum(customers) <> (SELECT count(*) FROM
+--   customer_value)
 WITH cells(matrix, row_axis, row_value, column_axis, column_value, class, cell_order) AS (
   VALUES
     ('dick_basu', 'attitude', 'high', 'patronage', 'high', 'True loyalty', 1),

@@ -13,6 +13,14 @@
 //	-- check: not_null customer_id, segment
 //	-- check: unique customer_id
 //	SELECT ...
+//
+// A value may span several lines: a header line indented by at least two
+// spaces after the "--" continues the value above it, joined by one space.
+//
+//	-- meaning: RFM scores and segment per customer,
+//	--   as of the run's date.
+//
+// Other header comments without a "key:" are prose and ignored.
 package sql
 
 import (
@@ -106,29 +114,32 @@ func LoadFS(fsys fs.FS) ([]Model, error) {
 // Parse reads one model file: header comments, then the SELECT.
 func Parse(file, text string) (Model, error) {
 	m := Model{File: file, Materialized: Table}
-	var body []string
-	inHeader := true
-	for i, line := range strings.Split(text, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if inHeader && strings.HasPrefix(trimmed, "--") {
-			key, value, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(trimmed, "--")), ":")
-			if !ok {
-				continue // prose in the header
+	header, body := splitHeader(text)
+	var entry *headerLine // the key: value line a continuation extends
+	var entries []*headerLine
+	for _, h := range header {
+		comment := strings.TrimPrefix(strings.TrimSpace(h.text), "--")
+		if isContinuation(comment) {
+			if entry != nil {
+				entry.value = strings.TrimSpace(entry.value + " " + strings.TrimSpace(comment))
 			}
-			if err := m.set(strings.TrimSpace(key), strings.TrimSpace(value)); err != nil {
-				return m, fmt.Errorf("%s:%d: %w", file, i+1, err)
-			}
+			continue // a continuation of prose is prose
+		}
+		key, value, ok := strings.Cut(strings.TrimSpace(comment), ":")
+		key = strings.TrimSpace(key)
+		if !ok || !isKey(key) {
+			entry = nil // prose in the header
 			continue
 		}
-		if trimmed != "" {
-			inHeader = false
-		}
-		if !inHeader {
-			body = append(body, line)
+		entry = &headerLine{line: h.line, key: key, value: strings.TrimSpace(value)}
+		entries = append(entries, entry)
+	}
+	for _, e := range entries {
+		if err := m.set(e.key, e.value); err != nil {
+			return m, fmt.Errorf("%s:%d: %w", file, e.line, err)
 		}
 	}
-	m.SQL = strings.TrimSpace(strings.Join(body, "\n"))
-	m.SQL = strings.TrimSuffix(m.SQL, ";")
+	m.SQL = strings.TrimSuffix(strings.TrimSpace(body), ";")
 	if m.Name == "" {
 		m.Name = strings.TrimSuffix(path.Base(file), ".sql")
 	}
@@ -141,6 +152,55 @@ func Parse(file, text string) (Model, error) {
 		return m, fmt.Errorf("%s: incremental model %s needs `-- partition: <date column>`", file, m.Name)
 	}
 	return m, nil
+}
+
+// headerLine is one "-- key: value" of a header, continuation lines joined.
+type headerLine struct {
+	line       int // 1-based, of the key
+	key, value string
+}
+
+// numberedLine is a line of a model file and its 1-based number.
+type numberedLine struct {
+	line int
+	text string
+}
+
+// splitHeader cuts a model file into its header, the comment lines before
+// the first line of SQL, and the SQL after it. Blank lines in the header are
+// skipped.
+func splitHeader(text string) (header []numberedLine, body string) {
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "--"):
+			header = append(header, numberedLine{line: i + 1, text: line})
+		case trimmed != "":
+			return header, strings.Join(lines[i:], "\n")
+		}
+	}
+	return header, ""
+}
+
+// isContinuation tells a continuation line ("--   more text") from a new
+// key or prose ("-- key: value"): it is indented by two spaces or a tab.
+func isContinuation(comment string) bool {
+	return strings.HasPrefix(comment, "  ") || strings.HasPrefix(comment, "\t") ||
+		strings.HasPrefix(comment, " \t")
+}
+
+// isKey reports whether s is a header key: lowercase letters and underscores.
+func isKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Model) set(key, value string) error {

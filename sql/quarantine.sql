@@ -1,5 +1,7 @@
 -- model: quarantine
--- meaning: Every rejected input row of the files live in the lake, and of the files whose latest ingest was refused (file_status failed: over max_quarantine_share or an unclosed quote), with its source, file, line, raw text, reason code and message.
+-- meaning: Every rejected input row of the files live in the lake, and of the files whose latest
+--   ingest was refused (file_status failed: over max_quarantine_share or an unclosed quote),
+--   with its source, file, line, raw text, reason code and message.
 -- grain: rejected row
 -- key: file, line, batch_id
 -- depends_on: ingest_log

@@ -1,5 +1,8 @@
 -- model: rfm
--- meaning: RFM per customer (DOMAIN.md §2): recency in days to the as-of date, frequency as orders, monetary as net revenue (sum, or mean per order), scores 1..5 by quintile cut points with equal values always sharing a score, and the first matching segment of the configured rule table.
+-- meaning: RFM per customer (docs/DOMAIN.md §2): recency in days to the as-of date, frequency as
+--   orders, monetary as net revenue (sum, or mean per order), scores 1..5 by quintile cut points
+--   with equal values always sharing a score, and the first matching segment of the configured
+--   rule table.
 -- grain: customer
 -- key: customer_id
 -- depends_on: customer_profile

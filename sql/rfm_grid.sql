@@ -1,5 +1,7 @@
 -- model: rfm_grid
--- meaning: Customers and revenue in every cell of recency score x frequency score (DOMAIN.md §2), for heatmaps: all 25 cells, empty ones with zeros. revenue is net revenue; the averages are over the cell's customers (NULL for an empty cell).
+-- meaning: Customers and revenue in every cell of recency score x frequency score
+--   (docs/DOMAIN.md §2), for heatmaps: all 25 cells, empty ones with zeros. revenue is net
+--   revenue; the averages are over the cell's customers (NULL for an empty cell).
 -- grain: r_score x f_score
 -- key: r_score, f_score
 -- depends_on: customer_value
@@ -7,7 +9,8 @@
 -- check: not_null r_score, f_score, customers, customer_share, revenue
 -- check: unique r_score, f_score
 -- check: row_count 25 25
--- check: sql SELECT * FROM (SELECT sum(customers) AS grid, (SELECT count(*) FROM customer_value) AS mart FROM rfm_grid) WHERE grid <> mart
+-- check: sql SELECT * FROM (SELECT sum(customers) AS grid, (SELECT count(*) FROM customer_value) AS
+--   mart FROM rfm_grid) WHERE grid <> mart
 WITH cells AS (
   SELECT r.r_score, f.f_score
   FROM range(1, 6) r(r_score), range(1, 6) f(f_score)),

@@ -1,12 +1,15 @@
 -- model: segment_summary
--- meaning: Customers, net revenue and average scores per RFM segment, for dashboards. revenue is the segment's net revenue whatever model.monetary says (the RFM monetary may be a mean per order); avg_monetary averages the RFM monetary.
+-- meaning: Customers, net revenue and average scores per RFM segment, for dashboards. revenue is
+--   the segment's net revenue whatever model.monetary says (the RFM monetary may be a mean per
+--   order); avg_monetary averages the RFM monetary.
 -- grain: segment
 -- key: segment
 -- depends_on: rfm, customer_profile
 -- publish: true
 -- check: unique segment
 -- check: not_null segment, customers, revenue
--- check: sql SELECT * FROM (SELECT sum(customers) AS segments, (SELECT count(*) FROM rfm) AS customers FROM segment_summary) WHERE segments <> customers
+-- check: sql SELECT * FROM (SELECT sum(customers) AS segments, (SELECT count(*) FROM rfm) AS
+--   customers FROM segment_summary) WHERE segments <> customers
 SELECT
   r.segment,
   count(*) AS customers,

@@ -1,5 +1,6 @@
 -- model: stg_transactions
--- meaning: Every transaction line in the lake with its purchase day; refunds and cancellations flagged, not removed.
+-- meaning: Every transaction line in the lake with its purchase day; refunds and cancellations
+--   flagged, not removed.
 -- grain: transaction line
 -- key: source, batch_id, source_line
 -- depends_on:

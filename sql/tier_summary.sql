@@ -1,5 +1,8 @@
 -- model: tier_summary
--- meaning: The customer pyramid (Zeithaml, Rust & Lemon 2001; DOMAIN.md §5): customers, net revenue, historical profitability and predicted CLV per tier (Platinum, Gold, Iron, Lead, all four present), their shares of the total, and the tier's average P(alive) and predicted CLV.
+-- meaning: The customer pyramid (Zeithaml, Rust & Lemon 2001; docs/DOMAIN.md §5): customers, net
+--   revenue, historical profitability and predicted CLV per tier (Platinum, Gold, Iron, Lead,
+--   all four present), their shares of the total, and the tier's average P(alive) and predicted
+--   CLV.
 -- grain: tier
 -- key: tier
 -- depends_on: customer_value
@@ -7,7 +10,8 @@
 -- check: not_null tier, customers, customer_share, revenue, clv_historical
 -- check: unique tier
 -- check: row_count 4 4
--- check: sql SELECT * FROM (SELECT sum(customers) AS tiers, (SELECT count(*) FROM customer_value) AS mart FROM tier_summary) WHERE tiers <> mart
+-- check: sql SELECT * FROM (SELECT sum(customers) AS tiers, (SELECT count(*) FROM customer_value)
+--   AS mart FROM tier_summary) WHERE tiers <> mart
 -- DOUBLE sums and means add in value order (ORDER BY): a parallel sum
 -- depends on the order rows arrive in, and a rerun must give the same
 -- numbers to the last bit.

@@ -1,5 +1,10 @@
 -- model: value_matrix
--- meaning: The purchase cycle x amount matrix (DOMAIN.md §3): customers with more than one purchase day by cycle band (short, medium, long: quantile cut points model.cycle_bands of cycle_days) and amount band (large, medium, small: cut points model.amount_bands of net revenue per order), the five value classes of the cells, and single-purchase customers apart in one row (bands none), with customers, net revenue, average cycle and amount, and predicted CLV. All ten rows are present, empty ones with zeros.
+-- meaning: The purchase cycle x amount matrix (docs/DOMAIN.md §3): customers with more than one
+--   purchase day by cycle band (short, medium, long: quantile cut points model.cycle_bands of
+--   cycle_days) and amount band (large, medium, small: cut points model.amount_bands of net
+--   revenue per order), the five value classes of the cells, and single-purchase customers apart
+--   in one row (bands none), with customers, net revenue, average cycle and amount, and
+--   predicted CLV. All ten rows are present, empty ones with zeros.
 -- grain: cycle band x amount band
 -- key: cycle_band, amount_band
 -- depends_on: customer_value
@@ -7,8 +12,10 @@
 -- check: not_null cycle_band, amount_band, value_class, customers, revenue
 -- check: unique cycle_band, amount_band
 -- check: row_count 10 10
--- check: accepted_values value_class: Platinum | Gold | Silver | Development | Optimization | Single purchase
--- check: sql SELECT * FROM (SELECT sum(customers) AS matrix, (SELECT count(*) FROM customer_value) AS mart FROM value_matrix) WHERE matrix <> mart
+-- check: accepted_values value_class: Platinum | Gold | Silver | Development | Optimization |
+--   Single purchase
+-- check: sql SELECT * FROM (SELECT sum(customers) AS matrix, (SELECT count(*) FROM customer_value)
+--   AS mart FROM value_matrix) WHERE matrix <> mart
 WITH cells(cycle_band, amount_band, value_class, cell_order) AS (
   VALUES
     ('short', 'large', 'Platinum', 1), ('short', 'medium', 'Gold', 2), ('short', 'small', 'Silver', 3),

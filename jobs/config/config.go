@@ -357,7 +357,7 @@ var CanonicalColumns = []string{
 	"unit_price", "currency", "channel", "store_id", "product_id",
 }
 
-// DefaultSegments is the common 11-segment RFM map of DOMAIN.md §2.
+// DefaultSegments is the common 11-segment RFM map of docs/DOMAIN.md §2.
 var DefaultSegments = []Rule{
 	{"Champions", Range{4, 5}, Range{4, 5}, Range{4, 5}},
 	{"Loyal Customers", Range{2, 5}, Range{3, 5}, Range{3, 5}},

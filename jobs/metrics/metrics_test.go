@@ -38,8 +38,8 @@ func TestServerListsRunsAndCountsThem(t *testing.T) {
 	for i, st := range []string{jobs.StatusFailed, jobs.StatusSuccess, jobs.StatusSuccess} {
 		start := base.Add(time.Duration(i) * time.Minute)
 		end := start.Add(1500 * time.Millisecond)
-		r := jobs.Record{ID: jobs.NewRunID("ingest", start), Job: "ingest", LogicalDate: "2025-03-10", Attempt: 1, Status: st,
-			StartedAt: start, FinishedAt: &end, RowsOut: 10, RowsQuarantined: 2}
+		r := jobs.NewRecord("ingest", "2025-03-10", start, time.Time{})
+		r.Attempt, r.Status, r.FinishedAt, r.RowsOut, r.RowsQuarantined = 1, st, &end, 10, 2
 		if err := h.Save(r); err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -86,15 +85,7 @@ type Backfiller struct {
 // waits whenever another process holds the writer lock. It stops at the
 // first run that fails for good and returns how many runs succeeded.
 func (b *Backfiller) Run(ctx context.Context, plan []BackfillRun) (int, error) {
-	if b.Clock == nil {
-		b.Clock = RealClock
-	}
-	if b.Rand == nil {
-		b.Rand = rand.Float64
-	}
-	if b.Logger == nil {
-		b.Logger = slog.New(slog.DiscardHandler)
-	}
+	b.Clock, b.Rand, b.Logger = withDefaults(b.Clock, b.Rand, b.Logger)
 	succeeded := 0
 	for _, r := range plan {
 		if r.Done != "" {

@@ -26,6 +26,21 @@ type realClock struct{}
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// withDefaults fills in what a Scheduler or a Backfiller leaves nil: the
+// wall clock, math/rand's jitter and a logger that discards.
+func withDefaults(c Clock, rnd func() float64, l *slog.Logger) (Clock, func() float64, *slog.Logger) {
+	if c == nil {
+		c = RealClock
+	}
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return c, rnd, l
+}
+
 // RealClock is the wall clock.
 var RealClock Clock = realClock{}
 
@@ -137,15 +152,7 @@ const hardStop = 30 * time.Second
 // Run schedules until ctx is canceled, then stops starting runs, lets a
 // running one finish within Grace, cancels it after that, and returns nil.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if s.Clock == nil {
-		s.Clock = RealClock
-	}
-	if s.Rand == nil {
-		s.Rand = rand.Float64
-	}
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
-	}
+	s.Clock, s.Rand, s.Logger = withDefaults(s.Clock, s.Rand, s.Logger)
 	if err := s.start(s.Clock.Now()); err != nil {
 		return err
 	}
@@ -321,17 +328,12 @@ func (s *Scheduler) ready(now time.Time) *item {
 
 // skip records a run that cannot run because an upstream job failed for its date.
 func (s *Scheduler) skip(it *item, upstream string, now time.Time) {
-	at := now.UTC()
-	rec := jobs.Record{
-		ID: jobs.NewRunID(it.Job, at), Job: it.Job, LogicalDate: it.Date(), Attempt: it.Number, Trigger: it.Trigger,
-		Steps: s.jobs[it.Job].Steps, Status: jobs.StatusSkipped, StartedAt: at, FinishedAt: &at,
-		Error: fmt.Sprintf("upstream job %s failed for %s; fix it, then run `custmart backfill --job %s --from %s --to %s`",
-			upstream, it.Date(), it.Job, it.Date(), it.Date()),
-	}
-	if !it.ScheduledAt.IsZero() {
-		sched := it.ScheduledAt.UTC()
-		rec.ScheduledAt = &sched
-	}
+	rec := jobs.NewRecord(it.Job, it.Date(), now, it.ScheduledAt)
+	rec.Attempt, rec.Trigger, rec.Steps, rec.Status = it.Number, it.Trigger, s.jobs[it.Job].Steps, jobs.StatusSkipped
+	end := rec.StartedAt
+	rec.FinishedAt = &end
+	rec.Error = fmt.Sprintf("upstream job %s failed for %s; fix it, then run `custmart backfill --job %s --from %s --to %s`",
+		upstream, it.Date(), it.Job, it.Date(), it.Date())
 	if err := s.History.Save(rec); err != nil {
 		s.Logger.Error("record skipped run", "job", it.Job, "logical_date", it.Date(), "err", err)
 	}

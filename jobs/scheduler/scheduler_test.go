@@ -99,12 +99,8 @@ func (w *world) execute(ctx context.Context, a Attempt) (jobs.Record, error) {
 	start := w.clock.Now().UTC()
 	w.clock.Sleep(w.duration)
 	end := w.clock.Now().UTC()
-	rec := jobs.Record{ID: jobs.NewRunID(a.Job, start), Job: a.Job, LogicalDate: a.Date(), Attempt: a.Number,
-		Trigger: a.Trigger, Status: jobs.StatusSuccess, StartedAt: start, FinishedAt: &end}
-	if !a.ScheduledAt.IsZero() {
-		at := a.ScheduledAt.UTC()
-		rec.ScheduledAt = &at
-	}
+	rec := jobs.NewRecord(a.Job, a.Date(), start, a.ScheduledAt)
+	rec.Attempt, rec.Trigger, rec.Status, rec.FinishedAt = a.Number, a.Trigger, jobs.StatusSuccess, &end
 	if err != nil {
 		rec.Status, rec.Error = jobs.StatusFailed, err.Error()
 	}
@@ -169,8 +165,8 @@ func (w *world) expect(want ...string) {
 // seed records a finished scheduled run, as an earlier daemon would have.
 func (w *world) seed(job, logicalDate, scheduledAt, status string) {
 	at := utc(scheduledAt)
-	rec := jobs.Record{ID: jobs.NewRunID(job, at), Job: job, LogicalDate: logicalDate, Attempt: 1, Trigger: jobs.TriggerSchedule,
-		ScheduledAt: &at, Status: status, StartedAt: at, FinishedAt: &at}
+	rec := jobs.NewRecord(job, logicalDate, at, at)
+	rec.Attempt, rec.Trigger, rec.Status, rec.FinishedAt = 1, jobs.TriggerSchedule, status, &at
 	if err := w.history.Save(rec); err != nil {
 		w.t.Fatal(err)
 	}

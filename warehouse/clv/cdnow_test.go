@@ -98,7 +98,7 @@ func assertParams(t *testing.T, model string, got []Param, want []Param) {
 	}
 }
 
-// publishedBGNBD and publishedParetoNBD are the CDNOW fits in DOMAIN.md §4
+// publishedBGNBD and publishedParetoNBD are the CDNOW fits in docs/DOMAIN.md §4
 // (Fader, Hardie & Lee 2005; Fader & Hardie's Pareto/NBD note).
 var (
 	publishedBGNBD     = BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426}

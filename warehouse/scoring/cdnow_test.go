@@ -92,7 +92,7 @@ func readSummary(t *testing.T, path string) map[int]summaryRow {
 	return out
 }
 
-// The published fits of DOMAIN.md §4 on the CDNOW 1/10 sample.
+// The published fits of docs/DOMAIN.md §4 on the CDNOW 1/10 sample.
 var published = map[string]map[string]float64{
 	scoring.BGNBD:      {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
 	scoring.ParetoNBD:  {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669},
