@@ -17,6 +17,7 @@ import (
 // keeps each input row once, the marts come out identical, a new version
 // is published, and the run history (job_runs) shows both runs.
 func TestRerunForTheSameLogicalDateReplacesOutputs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	sum, err := fixtures.Generate(ctx, fixtures.Options{Customers: 200, Out: filepath.Join(dir, "inbox"), Seed: 1, Days: 60})

@@ -46,6 +46,7 @@ sources:
 }
 
 func TestIngestCDNOWMaster(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	layout := warehouse.NewLayout(t.TempDir())
 	in := &lake.Ingester{Layout: layout, AsOf: time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)}
@@ -94,6 +95,7 @@ func TestIngestCDNOWMaster(t *testing.T) {
 // TestIngestCDNOWSample reads the CDNOW sample through the interface
 // configuration of the backbone issue, verbatim but for the path.
 func TestIngestCDNOWSample(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("CDNOW data not present: %v", err)

@@ -104,6 +104,7 @@ var published = map[string]map[string]float64{
 // against Hardie's summary, the fits against the literature, the
 // conditional expectation through the SQL function, and the holdout check.
 func TestCDNOW(t *testing.T) {
+	t.Parallel()
 	sample := cdnowFile(t, "CDNOW_sample.txt")
 	summary := readSummary(t, cdnowFile(t, "cdnow_customers_summary.csv"))
 	p := newPipeline(t, t.TempDir(), fixtures.CDNOWSampleConfig(sample), day("1998-06-30"))
