@@ -15,6 +15,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/custmart/custmart/fixtures"
+	"github.com/custmart/custmart/fixtures/fixturestest"
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -144,7 +145,7 @@ sources:
 // verbatim but for the path, and the commands scripts rely on.
 func TestCDNOWSampleInterface(t *testing.T) {
 	t.Parallel()
-	cfg := writeConfig(t, fixtures.CDNOWSampleConfig(cdnowPath(t, "CDNOW_sample.txt")))
+	cfg := writeConfig(t, fixturestest.CDNOWSampleConfig(cdnowPath(t, "CDNOW_sample.txt")))
 	data := filepath.Join(t.TempDir(), "data")
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", "1997-09-30")
 	code, out, _ := custmart(t, "query", "--config", cfg, "--data-dir", data, "--format", "csv",

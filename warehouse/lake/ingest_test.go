@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custmart/custmart/fixtures"
+	"github.com/custmart/custmart/fixtures/fixturestest"
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
@@ -101,7 +101,7 @@ func TestIngestCDNOWSample(t *testing.T) {
 		t.Skipf("CDNOW data not present: %v", err)
 	}
 	abs, _ := filepath.Abs(path)
-	raw := []byte(fixtures.CDNOWSampleConfig(abs))
+	raw := []byte(fixturestest.CDNOWSampleConfig(abs))
 	c, err := config.Parse(raw, filepath.Join(t.TempDir(), "custmart.yaml"))
 	if err != nil {
 		t.Fatal(err)

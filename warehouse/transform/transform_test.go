@@ -18,6 +18,7 @@ import (
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/transform"
+	"github.com/custmart/custmart/warehouse/transform/transformtest"
 )
 
 // tiny is hand-made data whose RFM values are worked out by hand in
@@ -110,7 +111,7 @@ func (f fixture) transform(t *testing.T) transform.Result {
 
 func (f fixture) db(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := transform.OpenBuilt(context.Background(), f.layout)
+	db, err := transformtest.OpenBuilt(context.Background(), f.layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Model != "rfm" || ce.Check.Kind != "unique" || ce.Failing != 5 {
 		t.Fatalf("want a unique check failure on rfm with 5 failing keys, got %v", err)
 	}
-	if _, err := transform.OpenBuilt(context.Background(), f.layout); err == nil {
+	if _, err := transformtest.OpenBuilt(context.Background(), f.layout); err == nil {
 		t.Fatal("the failed transform's marts can be opened as built")
 	}
 	// The previous build's staged marts stay as they were.
@@ -296,7 +297,7 @@ func modelResult(r transform.Result, name string) transform.ModelResult {
 
 func dump(t *testing.T, f fixture, table string) string {
 	t.Helper()
-	db, err := transform.OpenBuilt(context.Background(), f.layout)
+	db, err := transformtest.OpenBuilt(context.Background(), f.layout)
 	if err != nil {
 		t.Fatal(err)
 	}
