@@ -9,7 +9,7 @@ SAMPLE_SEED      ?= 42
 AS_OF            ?= 2025-12-28
 BENCH_ARGS       ?=
 
-.PHONY: build run test golden bench lint clean
+.PHONY: build run test test-short golden bench lint clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/custmart
@@ -20,6 +20,11 @@ run: build
 
 test:
 	$(GO) test -tags $(TAGS) -timeout 15m ./...
+
+# The unit tests only: PostgreSQL, client-program, crash, child-process and
+# large-data tests skip under -short (make test and CI run them all).
+test-short:
+	$(GO) test -tags $(TAGS) -short -timeout 5m ./...
 
 # Rewrite the golden marts (cmd/cli/testdata/golden) from the fixed fixture; review the diff.
 golden:

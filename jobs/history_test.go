@@ -9,6 +9,7 @@ import (
 )
 
 func TestPruneKeepsNewestRunningAndEachJobsLatest(t *testing.T) {
+	t.Parallel()
 	h := NewHistory(warehouse.NewLayout(t.TempDir()))
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	save := func(i int, job, status string) Record {

@@ -17,6 +17,7 @@ import (
 // A run past its deadline is a failure (retried and alerted by the
 // scheduler), recorded as such, and leaves nothing half-written.
 func TestTimeoutFailsTheRunAndWritesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if _, err := fixtures.Generate(context.Background(), fixtures.Options{Customers: 50, Out: filepath.Join(dir, "inbox"), Seed: 1, Days: 30}); err != nil {
 		t.Fatal(err)

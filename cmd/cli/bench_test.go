@@ -86,6 +86,7 @@ func period(s fixtures.Summary) []time.Time {
 // and a late-arriving day in the middle), runs, adds them, runs again, and
 // compares every published mart with one full run over all days.
 func TestIncrementalRunEqualsFullRecompute(t *testing.T) {
+	t.Parallel()
 	src, s := splitFixtures(t, 400)
 	days := period(s)
 	late, last := s.Start.AddDate(0, 0, 20), s.End
@@ -111,6 +112,10 @@ func TestIncrementalRunEqualsFullRecompute(t *testing.T) {
 // limit far below the default, one thread and a temp directory to spill to,
 // and compares every published mart with an unconstrained run.
 func TestSmallMemoryLimitGivesSameMarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 1,000 customers twice, once spilling under a 64 MiB limit; make test runs it")
+	}
+	t.Parallel()
 	src, s := splitFixtures(t, 1000)
 	days := period(s)
 	asOf := s.End.Format(time.DateOnly)
@@ -151,6 +156,7 @@ warehouse:
 // like: the bare SQL's customer summary and RFM scores equal the published
 // customer_profile and rfm marts of the same files.
 func TestBareBaselineDoesTheSameWork(t *testing.T) {
+	t.Parallel()
 	src, s := splitFixtures(t, 500)
 	data := filepath.Join(t.TempDir(), "data")
 	fillInbox(t, src, data, period(s))
@@ -185,6 +191,9 @@ func TestBareBaselineDoesTheSameWork(t *testing.T) {
 // TestBenchCommand runs `custmart bench` at a tiny size with its stages in
 // child processes and checks that the figures add up.
 func TestBenchCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs custmart bench with its stages in child processes; make test runs it")
+	}
 	t.Setenv(asCLIEnv, "1")
 	work, results := t.TempDir(), t.TempDir()
 	out := mustRun(t, "bench", "--rows", "3000", "--sizes", "2000", "--work", work, "--results", results)

@@ -15,6 +15,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/custmart/custmart/fixtures"
+	"github.com/custmart/custmart/fixtures/fixturestest"
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -46,6 +47,7 @@ func queryCSV(t *testing.T, args ...string) [][]string {
 }
 
 func TestRunOnFixturesReconcilesRevenue(t *testing.T) {
+	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
 	mustRun(t, "fixtures", "--data-dir", data, "--customers", "300", "--seed", "7")
 	truth, err := fixtures.ReadTruth(filepath.Join(data, "inbox"))
@@ -115,6 +117,10 @@ func writeConfig(t *testing.T, text string) string {
 // TestCDNOWMaster ingests the real CDNOW master file through a config
 // mapping: whitespace-delimited, %Y%m%d dates, no order id.
 func TestCDNOWMaster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ingests the whole CDNOW master file (69,659 lines); make test runs it")
+	}
+	t.Parallel()
 	cfg := writeConfig(t, `version: 1
 sources:
   - name: cdnow
@@ -138,7 +144,8 @@ sources:
 // TestCDNOWSampleInterface runs the configuration the backbone issue pins,
 // verbatim but for the path, and the commands scripts rely on.
 func TestCDNOWSampleInterface(t *testing.T) {
-	cfg := writeConfig(t, fixtures.CDNOWSampleConfig(cdnowPath(t, "CDNOW_sample.txt")))
+	t.Parallel()
+	cfg := writeConfig(t, fixturestest.CDNOWSampleConfig(cdnowPath(t, "CDNOW_sample.txt")))
 	data := filepath.Join(t.TempDir(), "data")
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", "1997-09-30")
 	code, out, _ := custmart(t, "query", "--config", cfg, "--data-dir", data, "--format", "csv",
@@ -162,6 +169,7 @@ func TestCDNOWSampleInterface(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	bad := writeConfig(t, "version: 2\nsources: []\n")
 	unknownKey := writeConfig(t, "version: 1\nsorces: []\n")
 	data := t.TempDir()
@@ -191,6 +199,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestSecondWriterIsRefusedWithTheHolder(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	lock, err := warehouse.AcquireWriter(warehouse.NewLayout(data), "custmart schedule (test)")
 	if err != nil {
@@ -204,6 +213,7 @@ func TestSecondWriterIsRefusedWithTheHolder(t *testing.T) {
 }
 
 func TestInitWritesAValidConfig(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "custmart.yaml")
 	mustRun(t, "init", path)
 	if code, _, _ := custmart(t, "init", path); code != ExitUsage {

@@ -55,6 +55,7 @@ var goldenVolatile = map[string][]string{
 // testdata/golden/<mart>.csv (DOUBLE columns to goldenTolerance). A model
 // change shows up in review as a diff of those files.
 func TestGoldenMarts(t *testing.T) {
+	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
 	opts := goldenFixture
 	opts.Out = filepath.Join(data, "inbox")

@@ -56,6 +56,7 @@ func sampleWithReport(t *testing.T) (string, string) {
 // TestReport builds one sample version (a pipeline run costs more than the
 // checks) and checks its report as HTML and in a browser.
 func TestReport(t *testing.T) {
+	t.Parallel()
 	data, path := sampleWithReport(t)
 	t.Run("every chart with its mart's numbers", func(t *testing.T) { checkReportHTML(t, data, path) })
 	t.Run("chromium renders it", func(t *testing.T) { checkReportInChromium(t, path) })
@@ -156,6 +157,9 @@ const chromiumPath = "/usr/bin/chromium"
 // blank, and no message on the browser console. A page with a console error
 // first proves that such messages are seen.
 func checkReportInChromium(t *testing.T, path string) {
+	if testing.Short() {
+		t.Skip("opens the report in headless Chromium, a client program; make test runs it")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("chromium not installed at %s (Debian package chromium)", chromiumPath)
 	}

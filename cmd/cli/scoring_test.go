@@ -47,6 +47,7 @@ model:
 // the check, the model and the row, and the marts published before stay
 // the live ones.
 func TestFailingCheckKeepsPublishedMarts(t *testing.T) {
+	t.Parallel()
 	cfg, data, survey, asOf := scoringSetup(t, 300)
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", asOf)
 	layout := warehouse.NewLayout(data)
@@ -85,6 +86,7 @@ func TestFailingCheckKeepsPublishedMarts(t *testing.T) {
 }
 
 func TestHoldoutFlag(t *testing.T) {
+	t.Parallel()
 	cfg, data, _, asOf := scoringSetup(t, 300)
 	for _, c := range []struct{ from, msg string }{
 		{"01/07/2025", "YYYY-MM-DD"},
@@ -111,6 +113,7 @@ FROM clv_validation WHERE model = 'bgnbd' AND bucket = 'total'`)
 }
 
 func TestScoringConfigErrors(t *testing.T) {
+	t.Parallel()
 	base := "version: 1\nsources:\n  - {name: s, path: inbox, columns: {customer_id: c, ts: t, amount: a}}\nmodel:\n"
 	for _, c := range []struct{ model, msg string }{
 		{"  feedback: {path: s.csv, columns: {customer_id: c, date: d}, scale: 10}", "model.feedback.columns.score"},

@@ -31,6 +31,9 @@ func freeAddr(t *testing.T) string {
 // from a config with an environment-variable password and a hashed one, and
 // queries the marts with pgx as both users.
 func TestServeAnswersPostgresClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("serves psql, a client program; make test runs it")
+	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if _, err := fixtures.Generate(context.Background(), fixtures.Options{Customers: 100, Seed: 3, Out: filepath.Join(data, "inbox"), Days: 60}); err != nil {
@@ -107,6 +110,7 @@ serve:
 }
 
 func TestServeNeedsUsersAndTheirPasswords(t *testing.T) {
+	t.Parallel()
 	noUsers := writeConfig(t, "version: 1\nsources:\n  - {name: s, path: /tmp, columns: {customer_id: c, ts: t, amount: a}}\n")
 	if code, _, errOut := custmart(t, "serve", "--config", noUsers); code != ExitUsage || !strings.Contains(errOut, "no users") {
 		t.Fatalf("exit %d, %s", code, errOut)

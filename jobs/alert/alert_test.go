@@ -15,6 +15,7 @@ import (
 )
 
 func TestFailureOncePerStreakThenRecovery(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var got []Event
 	calls := 0

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/custmart/custmart/warehouse"
 )
 
 // Print writes the results as tables.
 func Print(w io.Writer, r *Results) {
 	m := r.Machine
 	fmt.Fprintf(w, "custmart bench %s: custmart %s, %s, %s, %d CPUs, %s RAM\n", r.StartedAt.Format(time.RFC3339),
-		m.Version, m.Go, m.OS, m.CPUs, formatBytes(m.MemTotalBytes))
+		m.Version, m.Go, m.OS, m.CPUs, warehouse.FormatBytes(m.MemTotalBytes))
 	fmt.Fprintf(w, "load average %.2f at start, %.2f at end (other work on the machine slows every figure)\n",
 		m.LoadStart[0], m.LoadEnd[0])
 	limit := r.Settings.MemoryLimit
@@ -55,7 +57,7 @@ func Print(w io.Writer, r *Results) {
 		for _, p := range r.Curve {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t\n", count(p.Lines), count(int64(p.Customers)),
 				seconds(p.IngestSeconds), seconds(p.TransformSeconds), seconds(p.PublishSeconds), seconds(p.Seconds),
-				p.MicrosPerLine, p.CPUMicrosPerLine, formatBytes(p.PeakRSSBytes))
+				p.MicrosPerLine, p.CPUMicrosPerLine, warehouse.FormatBytes(p.PeakRSSBytes))
 		}
 		tw.Flush()
 	}
@@ -94,7 +96,7 @@ func printStages(w io.Writer, stages []Stage, withBare, withShare bool) {
 		}
 		rss, cpu := "", ""
 		if s.PeakRSSBytes > 0 {
-			rss = formatBytes(s.PeakRSSBytes)
+			rss = warehouse.FormatBytes(s.PeakRSSBytes)
 		}
 		if s.CPUSeconds > 0 {
 			cpu = seconds(s.CPUSeconds)
@@ -138,7 +140,7 @@ func printServe(w io.Writer, results []ServeResult) {
 func targetValue(v float64, unit string) string {
 	switch unit {
 	case "bytes":
-		return formatBytes(int64(v))
+		return warehouse.FormatBytes(int64(v))
 	case "share":
 		return fmt.Sprintf("%.1f%%", v*100)
 	case "s":
@@ -170,15 +172,4 @@ func count(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%d KiB", n/1024)
-	}
 }

@@ -6,6 +6,7 @@ import "testing"
 // smallest, whatever their order, so fixed costs shrinking per line pass
 // and time per line growing with size fails.
 func TestCurveFlatness(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		curve []Point

@@ -135,7 +135,7 @@ func (b *bencher) pipeline(ctx context.Context, d dataDir, asOf time.Time, label
 		for i := range built {
 			built[i].rate()
 		}
-		b.logf("%s %s: %d rows in %.1f s (%.1f s CPU), peak RSS %s", label, step, st.Rows, st.Seconds, st.CPUSeconds, formatBytes(st.PeakRSSBytes))
+		b.logf("%s %s: %d rows in %.1f s (%.1f s CPU), peak RSS %s", label, step, st.Rows, st.Seconds, st.CPUSeconds, warehouse.FormatBytes(st.PeakRSSBytes))
 		stages = append(stages, st)
 		stages = append(stages, built...)
 	}
@@ -291,7 +291,7 @@ func (b *bencher) bare(ctx context.Context, d dataDir, set fixtureSet) ([]Stage,
 		}
 		st := Stage{Name: s.name, Kind: KindBare, Rows: rows, Seconds: m.wall.Seconds(), CPUSeconds: m.cpu.Seconds(), PeakRSSBytes: m.peakRSS, Against: s.against}
 		st.rate()
-		b.logf("bare %s: %d rows in %.1f s (%.1f s CPU), peak RSS %s", s.name, st.Rows, st.Seconds, st.CPUSeconds, formatBytes(st.PeakRSSBytes))
+		b.logf("bare %s: %d rows in %.1f s (%.1f s CPU), peak RSS %s", s.name, st.Rows, st.Seconds, st.CPUSeconds, warehouse.FormatBytes(st.PeakRSSBytes))
 		stages = append(stages, st)
 	}
 	total := Stage{Name: "end to end", Kind: KindTotal, Rows: lines}
@@ -381,7 +381,7 @@ func (b *bencher) oneFileRun(ctx context.Context, set fixtureSet, bare []Stage) 
 			}
 		}
 	}
-	b.logf("one file ingest: %d rows in %.1f s (%.1f s CPU), peak RSS %s", st.Rows, st.Seconds, st.CPUSeconds, formatBytes(st.PeakRSSBytes))
+	b.logf("one file ingest: %d rows in %.1f s (%.1f s CPU), peak RSS %s", st.Rows, st.Seconds, st.CPUSeconds, warehouse.FormatBytes(st.PeakRSSBytes))
 	return st, nil
 }
 

@@ -12,11 +12,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
+	"github.com/custmart/custmart/internal/pgserver"
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/publish"
@@ -96,11 +95,11 @@ func MeasureServe(ctx context.Context, t ServeTarget) ([]ServeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer pg.stop()
+	defer pg.Stop()
 	if err := pg.load(ctx, table); err != nil {
 		return nil, err
 	}
-	logf("postgres on %s holds %d customers, primary key and statistics", pg.addr, table.rows)
+	logf("postgres on %s holds %d customers, primary key and statistics", pg.Addr, table.rows)
 	// Lookups are measured in the steady state: once the server has built
 	// customer_value's row index, which it does in the background.
 	if err := cm.waitForLog(ctx, lookupIndexReady, 5*time.Minute); err != nil {
@@ -111,7 +110,7 @@ func MeasureServe(ctx context.Context, t ServeTarget) ([]ServeResult, error) {
 	servers := []struct {
 		name string
 		dsn  string
-	}{{"custmart", cm.dsn}, {"postgres", pg.dsn}}
+	}{{"custmart", cm.dsn}, {"postgres", pg.DSN}}
 	queries := []benchQuery{
 		{name: "lookup", sql: lookupSQL, warmup: lookupWarmup, count: lookupCount, check: func(rows int64) error {
 			if rows != 1 {
@@ -148,7 +147,7 @@ func MeasureServe(ctx context.Context, t ServeTarget) ([]ServeResult, error) {
 	if err := cm.stop(); err != nil {
 		return results, err
 	}
-	return results, pg.stop()
+	return results, pg.Stop()
 }
 
 // exportedTable is customer_value as a CSV file plus what PostgreSQL needs
@@ -465,99 +464,37 @@ func waitReady(ctx context.Context, dsn string, exited <-chan struct{}) error {
 	}
 }
 
-// postgresCluster is a throwaway PostgreSQL cluster started with pg_ctl.
-type postgresCluster struct {
-	dir, addr, dsn string
-	asPostgres     bool // run the binaries as the postgres user (we are root)
-	once           sync.Once
-	stopErr        error
-}
+// postgresCluster is the benchmark's throwaway PostgreSQL 15 server.
+type postgresCluster struct{ *pgserver.Server }
 
-// startPostgres initializes a cluster in a fresh directory under work (or
-// under the system temp directory when work is out of the postgres user's
-// reach) and starts it on a free loopback port.
+// startPostgres starts a server in a fresh directory under work (or under
+// the system temp directory when work is out of the postgres user's reach)
+// on a free loopback port.
 func startPostgres(ctx context.Context, work string, logf func(string, ...any)) (*postgresCluster, error) {
-	if _, err := os.Stat(filepath.Join(pgBinDir, "pg_ctl")); err != nil {
+	if _, err := os.Stat(filepath.Join(pgBinDir, "postgres")); err != nil {
 		return nil, fmt.Errorf("serve bench: no PostgreSQL 15 server in %s: install Debian's postgresql-15 (apt-get install postgresql-15)", pgBinDir)
 	}
-	pg := &postgresCluster{asPostgres: os.Geteuid() == 0}
 	parent := work
-	if pg.asPostgres && !reachableByPostgres(ctx, work) {
+	if os.Geteuid() == 0 && !reachableByPostgres(ctx, work) {
 		parent = os.TempDir()
 		logf("the postgres user cannot reach %s; the cluster goes under %s", work, parent)
 	}
-	dir, err := os.MkdirTemp(parent, "postgres-")
+	// Settings a DBA gives a dedicated read-mostly server: the table in
+	// shared buffers, no JIT compile time added to short dashboard queries.
+	s, err := pgserver.Start(ctx, pgserver.Options{BinDir: pgBinDir, Parent: parent, User: pgUser,
+		Settings: []string{"shared_buffers=" + sharedBuffers(), "effective_cache_size=" + effectiveCache(), "jit=off"}})
 	if err != nil {
 		return nil, fmt.Errorf("serve bench: %w", err)
 	}
-	pg.dir = dir
-	if pg.asPostgres {
-		if err := chownPostgres(dir); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	if out, err := pg.run(ctx, "initdb", "-D", data, "-U", pgUser, "--auth=trust", "-E", "UTF8", "--locale=C").CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("serve bench: initdb %s: %w\n%s", data, err, out)
-	}
-	if pg.addr, err = freeAddr(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	host, port, _ := net.SplitHostPort(pg.addr)
-	// Settings a DBA gives a dedicated read-mostly server: the table in
-	// shared buffers, no durability cost on the load, no JIT compile time
-	// added to short dashboard queries.
-	opts := fmt.Sprintf("-p %s -k %s -c listen_addresses=%s -c shared_buffers=%s -c effective_cache_size=%s -c fsync=off -c synchronous_commit=off -c jit=off",
-		port, dir, host, sharedBuffers(), effectiveCache())
-	logPath := filepath.Join(dir, "postgres.log")
-	if out, err := pg.run(ctx, "pg_ctl", "-D", data, "-l", logPath, "-o", opts, "-w", "-t", "120", "start").CombinedOutput(); err != nil {
-		pg.stop()
-		return nil, fmt.Errorf("serve bench: pg_ctl start: %w\n%s\nthe end of its log %s:\n%s", err, out, logPath, tail(logPath, 20))
-	}
-	pg.dsn = fmt.Sprintf("host=%s port=%s user=%s dbname=postgres sslmode=disable", host, port, pgUser)
-	return pg, nil
-}
-
-// run prepares a PostgreSQL binary, as the postgres user when we are root
-// (the server refuses to run as root).
-func (pg *postgresCluster) run(ctx context.Context, name string, args ...string) *exec.Cmd {
-	bin := filepath.Join(pgBinDir, name)
-	if pg.asPostgres {
-		return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
-	}
-	return exec.CommandContext(ctx, bin, args...)
-}
-
-// stop stops the server (fast shutdown) and removes the cluster. It runs
-// without the caller's context, so a canceled bench still stops it. Safe to
-// call more than once.
-func (pg *postgresCluster) stop() error {
-	pg.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		data := filepath.Join(pg.dir, "data")
-		if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil {
-			if out, err := pg.run(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
-				pg.stopErr = fmt.Errorf("serve bench: pg_ctl stop %s: %w\n%s", data, err, out)
-				return // keep the directory: the server may still run from it
-			}
-		}
-		if err := os.RemoveAll(pg.dir); err != nil {
-			pg.stopErr = fmt.Errorf("serve bench: remove the cluster: %w", err)
-		}
-	})
-	return pg.stopErr
+	return &postgresCluster{s}, nil
 }
 
 // load creates customer_value as a DBA would (primary key on customer_id,
 // statistics, visibility map), filled from the exported CSV.
 func (pg *postgresCluster) load(ctx context.Context, t exportedTable) error {
-	conn, err := pgx.Connect(ctx, pg.dsn)
+	conn, err := pgx.Connect(ctx, pg.DSN)
 	if err != nil {
-		return fmt.Errorf("serve bench: connect to postgres on %s: %w", pg.addr, err)
+		return fmt.Errorf("serve bench: connect to postgres on %s: %w", pg.Addr, err)
 	}
 	defer conn.Close(ctx)
 	cols := make([]string, len(t.columns))
@@ -594,19 +531,6 @@ func (pg *postgresCluster) load(ctx context.Context, t exportedTable) error {
 // a root-owned cache directory under /root usually forbids.
 func reachableByPostgres(ctx context.Context, dir string) bool {
 	return exec.CommandContext(ctx, "runuser", "-u", "postgres", "--", "test", "-x", dir).Run() == nil
-}
-
-func chownPostgres(dir string) error {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return fmt.Errorf("serve bench: running as root needs the postgres user of Debian's postgresql package: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return fmt.Errorf("serve bench: chown %s to postgres: %w", dir, err)
-	}
-	return nil
 }
 
 // sharedBuffers is a quarter of RAM up to 4GB, PostgreSQL's usual advice.

@@ -16,6 +16,7 @@ import (
 //
 //	CUSTMART_BENCH_BINARY=/tmp/cm-bin CUSTMART_BENCH_SERVE_DATA=/tmp/sb/data go test -run TestMeasureServe ./jobs/bench/
 func TestMeasureServe(t *testing.T) {
+	t.Parallel()
 	binary, data := os.Getenv("CUSTMART_BENCH_BINARY"), os.Getenv("CUSTMART_BENCH_SERVE_DATA")
 	if binary == "" || data == "" {
 		t.Skip("set CUSTMART_BENCH_BINARY and CUSTMART_BENCH_SERVE_DATA to run the serve benchmark")
@@ -54,6 +55,7 @@ func TestMeasureServe(t *testing.T) {
 }
 
 func TestPostgresType(t *testing.T) {
+	t.Parallel()
 	for duck, want := range map[string]string{
 		"VARCHAR": "text", "DECIMAL(18,2)": "numeric(18,2)", "DOUBLE": "double precision",
 		"BIGINT": "bigint", "DATE": "date", "BOOLEAN": "boolean",

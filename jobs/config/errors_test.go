@@ -14,6 +14,7 @@ sources:
 `
 
 func TestFieldErrorsNameThePathTheLineAndTheFix(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, yaml, want string
 		line             int
@@ -42,6 +43,7 @@ func TestFieldErrorsNameThePathTheLineAndTheFix(t *testing.T) {
 		{"validation: duplicate source", base + "  - name: s\n    path: y\n    columns: {customer_id: c, ts: t, amount: a}\n", `config c.yaml: sources[1].name at line 6: source "s" is declared twice; give every source its own name`, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Parse([]byte(tc.yaml), "c.yaml")
 			var ce *Error
 			if !errors.As(err, &ce) || ce.Error() != tc.want || ce.Line != tc.line {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSortOrdersDependenciesFirst(t *testing.T) {
+	t.Parallel()
 	order, err := Sort(map[string][]string{
 		"rfm":     {"profile"},
 		"profile": {"daily"},
@@ -24,6 +25,7 @@ func TestSortOrdersDependenciesFirst(t *testing.T) {
 }
 
 func TestSortNamesTheCycle(t *testing.T) {
+	t.Parallel()
 	_, err := Sort(map[string][]string{"a": {"b"}, "b": {"c"}, "c": {"a"}})
 	var cycle *CycleError
 	if !errors.As(err, &cycle) {
@@ -35,6 +37,7 @@ func TestSortNamesTheCycle(t *testing.T) {
 }
 
 func TestSortRejectsMissingDependency(t *testing.T) {
+	t.Parallel()
 	_, err := Sort(map[string][]string{"a": {"nope"}})
 	var missing *MissingError
 	if !errors.As(err, &missing) || missing.Dependency != "nope" {
@@ -43,6 +46,7 @@ func TestSortRejectsMissingDependency(t *testing.T) {
 }
 
 func TestUpstream(t *testing.T) {
+	t.Parallel()
 	up := Upstream(map[string][]string{"a": {"b"}, "b": {"c"}, "c": nil, "d": nil}, "a")
 	if !up["a"] || !up["b"] || !up["c"] || up["d"] {
 		t.Fatalf("upstream of a = %v", up)

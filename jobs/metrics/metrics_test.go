@@ -14,6 +14,7 @@ import (
 )
 
 func TestParseSince(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{
 		"2025-03-01":           time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC),
@@ -31,6 +32,7 @@ func TestParseSince(t *testing.T) {
 }
 
 func TestServerListsRunsAndCountsThem(t *testing.T) {
+	t.Parallel()
 	l := warehouse.NewLayout(t.TempDir())
 	h := jobs.NewHistory(l)
 	m := New(l, time.Now)

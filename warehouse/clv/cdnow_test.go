@@ -114,6 +114,7 @@ var (
 // weeks. At the rounded published parameters the likelihood is flat to
 // well within 0.1, and the fitted optimum is at most a little higher.
 func TestCDNOWBGNBD(t *testing.T) {
+	t.Parallel()
 	rows := loadCDNOW(t)
 	data := cdnowCustomers(rows)
 
@@ -154,6 +155,7 @@ func TestCDNOWBGNBD(t *testing.T) {
 }
 
 func TestCDNOWParetoNBD(t *testing.T) {
+	t.Parallel()
 	rows := loadCDNOW(t)
 	data := cdnowCustomers(rows)
 
@@ -177,6 +179,7 @@ func TestCDNOWParetoNBD(t *testing.T) {
 // Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value": fitted to
 // the 946 CDNOW customers with repeat purchases, m = their mean repeat spend.
 func TestCDNOWGammaGamma(t *testing.T) {
+	t.Parallel()
 	spend := cdnowSpend(loadCDNOW(t))
 	if len(spend) != 946 {
 		t.Fatalf("%d repeat buyers, want 946", len(spend))
@@ -198,6 +201,7 @@ func TestCDNOWGammaGamma(t *testing.T) {
 // time. This checks the start values and stopping rule do not depend on the
 // unit.
 func TestCDNOWTimeUnit(t *testing.T) {
+	t.Parallel()
 	weeks := cdnowCustomers(loadCDNOW(t))
 	days := make([]Customer, len(weeks))
 	var sumX float64

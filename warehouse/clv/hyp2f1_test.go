@@ -21,6 +21,7 @@ func assertRel(t *testing.T, name string, got, want, tol float64) {
 // near-integer c-a-b series (c-a-b = 0) and its Cephes fallback (z within
 // 5e-5 of 1).
 func TestHyp2F1ClosedForms(t *testing.T) {
+	t.Parallel()
 	for _, z := range []float64{-100, -5, -0.9, -0.3, 0.1, 0.5, 0.8, 0.95, 0.999, 0.999999} {
 		// 2F1(1,1;2;z) = -ln(1-z)/z.
 		assertRel(t, fmt.Sprintf("2F1(1,1;2;%g)", z), Hyp2F1(1, 1, 2, z), -math.Log1p(-z)/z, 1e-13)
@@ -68,6 +69,7 @@ func TestHyp2F1ClosedForms(t *testing.T) {
 // incomplete beta function: B_z(p, q) = z^p/p 2F1(p, 1-q; p+1; z). gonum's
 // RegIncBeta is an independent implementation (a continued fraction).
 func TestHyp2F1IncompleteBeta(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ p, q, z float64 }{
 		{2.3, 0.4, 0.3}, {5.5, 0.7, 0.9}, {0.8, 2.6, 0.97}, {12.3, 0.6, 0.999}, {40.6, 1.6, 0.995}, {3.2, 0.394, 0.99999},
 	} {
@@ -81,6 +83,7 @@ func TestHyp2F1IncompleteBeta(t *testing.T) {
 // u = r+x, c = r+s+x+1). Reference values from mpmath 1.3 hyp2f1 at 40
 // significant digits.
 func TestHyp2F1LargeParameters(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ a, b, c, z, want float64 }{
 		{1, 40.9, 43.2, 0.95, 10.867953031062215301},
 		{1, 140.9, 143.2, 0.95, 15.641031941782875752},
@@ -96,6 +99,7 @@ func TestHyp2F1LargeParameters(t *testing.T) {
 // parameters and frequencies, where Cephes is reliable (|z| < 1, moderate
 // parameters).
 func TestHyp2F1MatchesCephes(t *testing.T) {
+	t.Parallel()
 	r, a, b := 0.243, 0.793, 2.426
 	for _, x := range []float64{0, 1, 2, 7, 30} {
 		for _, z := range []float64{0.05, 0.4, 0.6, 0.85, 0.97} {
@@ -110,6 +114,7 @@ func TestHyp2F1MatchesCephes(t *testing.T) {
 // argument and must equal ((beta+t)/(alpha+t))^-A 2F1(A, r+x; A+1; (beta-alpha)/(beta+t)),
 // where A = r+s+x. Both sides go through different routes.
 func TestHyp2F1ParetoBranches(t *testing.T) {
+	t.Parallel()
 	r, s := 0.553, 0.606
 	for _, c := range []struct{ x, alpha, beta, t float64 }{
 		{0, 10.578, 11.669, 0}, {3, 10.578, 11.669, 20}, {2, 0.5, 40, 0}, {12, 1, 300, 5},
@@ -137,6 +142,7 @@ func BenchmarkHyp2F1(b *testing.B) {
 // either sign of alpha-beta (Pfaff for z < 0), including z > 0.99 where
 // logU switches to Hyp2F1's connection formula.
 func TestParetoUMatchesTextbook(t *testing.T) {
+	t.Parallel()
 	for _, m := range []ParetoNBD{publishedParetoNBD, {R: 0.9, Alpha: 6, S: 1.3, Beta: 2}, {R: 0.9, Alpha: 500, S: 1.3, Beta: 2}, {R: 2, Alpha: 1, S: 0.4, Beta: 400}} {
 		for _, c := range []struct{ x, t float64 }{{0, 0}, {0, 39}, {3, 20}, {40, 70}} {
 			A := m.R + m.S + c.x

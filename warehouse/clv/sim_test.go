@@ -133,6 +133,7 @@ func logParams(ps []Param) []float64 {
 
 // 100,000 customers, CDNOW-like parameters, ages up to a year (weeks).
 func TestBGNBDRecoversSimulatedParameters(t *testing.T) {
+	t.Parallel()
 	truth := BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426}
 	data := simulateBGNBD(1, truth, 100_000, 52)
 	m, fit, err := FitBGNBD(context.Background(), data)
@@ -151,6 +152,7 @@ func TestBGNBDRecoversSimulatedParameters(t *testing.T) {
 // Pareto/NBD is slower to fit (numerical gradient, 2F1 per row), so fewer
 // customers; the parameters are chosen to cross into alpha > beta.
 func TestParetoNBDRecoversSimulatedParameters(t *testing.T) {
+	t.Parallel()
 	truth := ParetoNBD{R: 0.8, Alpha: 6, S: 0.9, Beta: 4}
 	data := simulateParetoNBD(2, truth, 20_000, 52)
 	m, fit, err := FitParetoNBD(context.Background(), data)
@@ -167,6 +169,7 @@ func TestParetoNBDRecoversSimulatedParameters(t *testing.T) {
 }
 
 func TestGammaGammaRecoversSimulatedParameters(t *testing.T) {
+	t.Parallel()
 	truth := GammaGamma{P: 6.25, Q: 3.74, Gamma: 15.44}
 	data := simulateSpend(3, truth, simulateBGNBD(4, BGNBD{R: 0.8, Alpha: 4, A: 0.8, B: 2.4}, 20_000, 52))
 	m, fit, err := FitGammaGamma(context.Background(), data)
@@ -185,6 +188,7 @@ func TestGammaGammaRecoversSimulatedParameters(t *testing.T) {
 // The analytic gradients against central differences of the same
 // likelihood, away from the optimum where every term matters.
 func TestAnalyticGradients(t *testing.T) {
+	t.Parallel()
 	customers := simulateBGNBD(5, BGNBD{R: 0.5, Alpha: 3, A: 1.3, B: 4}, 3000, 40)
 	// Real data have repeat buyers whose last purchase is on the as-of date,
 	// and shared triples.
@@ -228,6 +232,7 @@ func TestAnalyticGradients(t *testing.T) {
 // then integrate against Beta(a, b), substituting p = v^(1/a) to remove the
 // p^(a-1) singularity. No 2F1 is involved.
 func TestBGNBDExpectedPurchasesNewByQuadrature(t *testing.T) {
+	t.Parallel()
 	m := publishedBGNBD
 	lbeta := math.Log(math.Gamma(m.A)) + math.Log(math.Gamma(m.B)) - math.Log(math.Gamma(m.A+m.B))
 	for _, tt := range []float64{1, 39, 78, 520} {
@@ -248,6 +253,7 @@ func TestBGNBDExpectedPurchasesNewByQuadrature(t *testing.T) {
 // (alpha+tau)^-(r+x) (beta+tau)^-(s+1). Integrating that directly checks the
 // 2F1 expression on both sides of alpha = beta.
 func TestParetoNBDPAliveByQuadrature(t *testing.T) {
+	t.Parallel()
 	for _, m := range []ParetoNBD{publishedParetoNBD, {R: 0.8, Alpha: 6, S: 0.9, Beta: 4}, {R: 2, Alpha: 50, S: 0.3, Beta: 0.5}} {
 		for _, c := range []struct{ x, tx, T float64 }{{0, 0, 38.86}, {2, 30.43, 38.86}, {7, 5, 60}, {30, 70, 78}} {
 			alive := math.Pow(m.Alpha+c.T, -(m.R+c.x)) * math.Pow(m.Beta+c.T, -m.S)
@@ -270,6 +276,7 @@ func TestParetoNBDPAliveByQuadrature(t *testing.T) {
 // the float64 range (1e-1500 and 1e+1500), so the textbook product cannot
 // even be formed.
 func TestBGNBDExpectedPurchasesByQuadrature(t *testing.T) {
+	t.Parallel()
 	for _, m := range []BGNBD{publishedBGNBD, {R: 1.5, Alpha: 20, A: 2.5, B: 6}} {
 		for _, c := range []struct{ t, x, tx, T float64 }{
 			{39, 2, 30.43, 38.86}, {39, 0, 0, 20}, {520, 1, 2, 70}, {5, 25, 30, 31}, {39, 300, 38, 38.86}, {39, 5000, 38.86, 38.86},
@@ -302,6 +309,7 @@ func TestBGNBDExpectedPurchasesByQuadrature(t *testing.T) {
 // At a = 1, and for a new customer at a+b = 1, the BG/NBD expectation is
 // 0/0; the value there must continue its neighbours.
 func TestBGNBDExpectedPurchasesRemovableSingularities(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name             string
 		at, below, above BGNBD
@@ -320,6 +328,7 @@ func TestBGNBDExpectedPurchasesRemovableSingularities(t *testing.T) {
 }
 
 func TestPredictedCLV(t *testing.T) {
+	t.Parallel()
 	const ppm = 365.25 / 12 / 7
 	for _, m := range []PurchaseModel{publishedBGNBD, publishedParetoNBD} {
 		x, tx, T := 2.0, 30.43, 38.86
@@ -342,6 +351,7 @@ func TestPredictedCLV(t *testing.T) {
 
 // Pareto/NBD's expected purchases at s = 1 are the limit of its neighbours.
 func TestParetoNBDExpectedPurchasesAtSEqualsOne(t *testing.T) {
+	t.Parallel()
 	at := ParetoNBD{R: 0.5, Alpha: 10, S: 1, Beta: 12}.ExpectedPurchases(39, 2, 30, 39)
 	near := ParetoNBD{R: 0.5, Alpha: 10, S: 1 + 1e-7, Beta: 12}.ExpectedPurchases(39, 2, 30, 39)
 	assertRel(t, "E at s=1", at, near, 1e-6)
@@ -350,6 +360,7 @@ func TestParetoNBDExpectedPurchasesAtSEqualsOne(t *testing.T) {
 }
 
 func TestFitRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, c := range []struct {
 		name string
@@ -383,6 +394,7 @@ func TestFitRejectsBadInput(t *testing.T) {
 // Customers whose first purchase is on the as-of date (T = 0) carry no
 // information: their likelihood is 1, and adding them changes nothing.
 func TestZeroAgeCustomersAreNeutral(t *testing.T) {
+	t.Parallel()
 	data := simulateBGNBD(8, publishedBGNBD, 500, 39)
 	withNew := append(data[:len(data):len(data)], Customer{X: 0, TX: 0, T: 0, Weight: 25})
 	for _, m := range []interface{ LogLikelihood([]Customer) float64 }{publishedBGNBD, publishedParetoNBD} {
@@ -402,6 +414,7 @@ func TestZeroAgeCustomersAreNeutral(t *testing.T) {
 // the fit must end (no endless line search), say it did not converge, and
 // not fail.
 func TestFitDegenerateData(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, data := range map[string][]Customer{
 		"one customer":       {{X: 1, TX: 3, T: 10, Weight: 1}},

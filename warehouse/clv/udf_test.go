@@ -46,6 +46,7 @@ func queryFloat(t *testing.T, q interface {
 }
 
 func TestUDFsMatchGo(t *testing.T) {
+	t.Parallel()
 	db, _ := openWithUDFs(t)
 	bg, pn := publishedBGNBD, publishedParetoNBD
 	gg := GammaGamma{P: 6.25, Q: 3.74, Gamma: 15.44}
@@ -77,6 +78,7 @@ func TestUDFsMatchGo(t *testing.T) {
 }
 
 func TestUDFsNullAndInvalid(t *testing.T) {
+	t.Parallel()
 	db, _ := openWithUDFs(t)
 	for _, q := range []string{
 		"SELECT bgnbd_p_alive(NULL, 1, 2, 0.2, 4, 0.8, 2.4)",
@@ -104,6 +106,7 @@ func TestUDFsNullAndInvalid(t *testing.T) {
 
 // Scoring a table in SQL gives the same as scoring it in Go, row by row.
 func TestUDFsOverTable(t *testing.T) {
+	t.Parallel()
 	rows := loadCDNOW(t)
 	db, _ := openWithUDFs(t)
 	ctx := context.Background()
@@ -129,6 +132,7 @@ func TestUDFsOverTable(t *testing.T) {
 // *sql.DB, even one opened before it; registering again is harmless; and
 // nothing survives reopening the file.
 func TestUDFScope(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "clv.duckdb")
 	db, err := sql.Open("duckdb", path)
 	if err != nil {

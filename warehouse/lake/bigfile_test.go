@@ -14,6 +14,10 @@ import (
 // spans all of its 730 days. Read in one partitioned write, a segment needs
 // a buffer per day, far more than the 128 MiB limit; ingest stays within it.
 func TestIngestHistoryExportWithinMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams a multi-year history export under a memory limit; make test runs it")
+	}
+	t.Parallel()
 	e := newEnv(t)
 	e.in.Engine.MemoryLimit = "128MiB"
 	const rows, days = 600_000, 730

@@ -11,6 +11,7 @@ import (
 // reason, not rounded; control characters and overlong ids are rejected;
 // ids in NFC and NFD are one customer.
 func TestNoSilentCoercions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	long := strings.Repeat("x", 300)
 	csv := "transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n" +
@@ -39,6 +40,7 @@ func TestNoSilentCoercions(t *testing.T) {
 
 // integral_ids turns float-formatted customer ids into the integers they are.
 func TestIntegralIDs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	csv := "transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n" +
 		"T1,O1,17850.0,2024-01-05 10:00:00,5.00,1,5.00,EUR\n" +

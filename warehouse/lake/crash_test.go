@@ -117,6 +117,7 @@ func copyTree(t *testing.T, from, to string) {
 // exactly once. The ingest adds files and replaces a changed one, so that
 // committing moves new files in and deletes replaced ones.
 func TestCrashSafety(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}

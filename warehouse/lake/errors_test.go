@@ -21,6 +21,7 @@ import (
 // that names the file and says what to do, and that the other files of the
 // source still load.
 func TestClearErrors(t *testing.T) {
+	t.Parallel()
 	head := "transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"
 	good := head + "G1,O1,K1,2024-03-01 10:00:00,1.00,1,1.00,EUR\n"
 	cases := []struct {
@@ -84,6 +85,7 @@ func TestClearErrors(t *testing.T) {
 }
 
 func TestMissingPath(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	missing := filepath.Join(e.dir, "no-such-inbox")
 	_, err := e.ingest(e.shopSource(missing, ""))
@@ -96,6 +98,10 @@ func TestMissingPath(t *testing.T) {
 // TestNoPermission reads a file the ingesting user may not read. Root reads
 // every file, so as root the ingest runs in a child process as nobody.
 func TestNoPermission(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process as nobody; make test runs it")
+	}
+	t.Parallel()
 	if os.Getenv("CUSTMART_LAKE_PERMISSION_CHILD") != "" {
 		permissionChild()
 		return

@@ -42,6 +42,7 @@ func zst(t *testing.T, p []byte) []byte {
 }
 
 func TestFormats(t *testing.T) {
+	t.Parallel()
 	const canonical = "transaction_id,customer_id,ts,amount\nT1,K1,2024-03-01 10:00:00,12.50\nT2,K2,2024-03-02,-3\nT3,K1,2024-03-03 23:59:59,100\n"
 	columns := "    columns: {transaction_id: transaction_id, customer_id: customer_id, ts: ts, amount: amount}\n"
 	cases := []struct {
@@ -117,6 +118,7 @@ TO ` + warehouse.Quote(path) + ` (FORMAT parquet)`)
 }
 
 func TestGlobAndInboxAndChecksumSkip(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	head := "transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"
 	e.write("drops/day1.csv", []byte(head+"G1,O1,K1,2024-03-01 10:00:00,1.00,1,1.00,EUR\n"))
@@ -168,6 +170,7 @@ func TestGlobAndInboxAndChecksumSkip(t *testing.T) {
 }
 
 func TestChangedFilePolicies(t *testing.T) {
+	t.Parallel()
 	head := "transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"
 	first := head + "P1,O1,K1,2024-03-01 10:00:00,1.00,1,1.00,EUR\nP2,O2,K1,2024-03-02 10:00:00,2.00,1,2.00,EUR\n"
 	other := head + "Q1,O9,K9,2024-03-01 11:00:00,50.00,1,50.00,EUR\n"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custmart/custmart/fixtures"
+	"github.com/custmart/custmart/fixtures/fixturestest"
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
@@ -46,6 +46,7 @@ sources:
 }
 
 func TestIngestCDNOWMaster(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	layout := warehouse.NewLayout(t.TempDir())
 	in := &lake.Ingester{Layout: layout, AsOf: time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)}
@@ -94,12 +95,13 @@ func TestIngestCDNOWMaster(t *testing.T) {
 // TestIngestCDNOWSample reads the CDNOW sample through the interface
 // configuration of the backbone issue, verbatim but for the path.
 func TestIngestCDNOWSample(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("CDNOW data not present: %v", err)
 	}
 	abs, _ := filepath.Abs(path)
-	raw := []byte(fixtures.CDNOWSampleConfig(abs))
+	raw := []byte(fixturestest.CDNOWSampleConfig(abs))
 	c, err := config.Parse(raw, filepath.Join(t.TempDir(), "custmart.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -138,6 +138,7 @@ func checkLines(t *testing.T, e *env, files map[string]generated, entry string) 
 }
 
 func TestLineNumbersCSV(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		shape   shape
@@ -217,6 +218,7 @@ func genLines(jsonl bool, records int, seed uint64) generated {
 }
 
 func TestLineNumbersLineFormats(t *testing.T) {
+	t.Parallel()
 	for _, jsonl := range []bool{false, true} {
 		for _, segment := range []int64{0, 400} {
 			t.Run(fmt.Sprintf("jsonl=%t segment=%d", jsonl, segment), func(t *testing.T) {

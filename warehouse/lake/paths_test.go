@@ -10,6 +10,7 @@ import (
 
 // An unmounted drop folder must not pass as "no new files" for ever.
 func TestGlobOfAMissingFolderFails(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, err := e.ingest(e.shopSource(filepath.Join(e.dir, "missing-dir", "*.csv"), ""))
 	if err == nil || !strings.Contains(err.Error(), "source shop: the folder "+filepath.Join(e.dir, "missing-dir")+" of the glob") {
@@ -28,6 +29,7 @@ func TestGlobOfAMissingFolderFails(t *testing.T) {
 // A folder named like a CSV and a symlink loop are skipped, each with why,
 // and the real files still load.
 func TestPathsThatAreNotFilesAreSkippedWithAReason(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	path := e.write("a.csv", []byte("transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\nT1,O1,K1,2024-01-05 10:00:00,5.00,1,5.00,EUR\n"))
 	dir := filepath.Dir(path)
@@ -49,6 +51,7 @@ func TestPathsThatAreNotFilesAreSkippedWithAReason(t *testing.T) {
 
 // Many refused files give one line per reason, not a wall of messages.
 func TestManyFailuresAreSummarisedByReason(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var dir string
 	for i := range 8 {

@@ -54,6 +54,9 @@ func readTotals(r lake.Report) (read, loaded, quarantined, batches int64) {
 }
 
 func TestPostgresSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server; make test runs it")
+	}
 	server := pgtest.Start(t)
 	conn := server.Conn(t)
 	_, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS shop CASCADE; CREATE SCHEMA shop;

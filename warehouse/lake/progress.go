@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/custmart/custmart/warehouse"
 )
 
 // Progress is how far an ingest has got, reported each time a unit of input
@@ -98,9 +100,9 @@ func (b *Bar) draw() {
 		filled := int(done * width)
 		line += "[" + strings.Repeat("#", filled) + strings.Repeat("-", width-filled) + fmt.Sprintf("] %3.0f%% ", done*100)
 	}
-	line += fmt.Sprintf("%s rows  %s/s  %s", count(p.Rows), count(perSecond(p.Rows, p.Elapsed)), size(p.Bytes))
+	line += fmt.Sprintf("%s rows  %s/s  %s", count(p.Rows), count(perSecond(p.Rows, p.Elapsed)), warehouse.FormatBytes(p.Bytes))
 	if p.BytesTotal > 0 {
-		line += " of " + size(p.BytesTotal)
+		line += " of " + warehouse.FormatBytes(p.BytesTotal)
 	}
 	if p.File != "" {
 		line += "  " + filepath.Base(p.File)
@@ -165,16 +167,4 @@ func count[T int64 | float64](n T) string {
 		b.WriteRune(c)
 	}
 	return b.String()
-}
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

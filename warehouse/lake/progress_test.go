@@ -15,6 +15,7 @@ import (
 )
 
 func TestProgressReportsRowsAndBytes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.in.SegmentBytes = 4 << 10 // several units
 	var size int64
@@ -57,6 +58,7 @@ func TestProgressReportsRowsAndBytes(t *testing.T) {
 }
 
 func TestBarAndLogProgress(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	bar := lake.NewBar(&out)
 	bar.Report(lake.Progress{Rows: 1500000, Bytes: 50 << 20, BytesTotal: 200 << 20, Elapsed: 2 * time.Second, File: "/in/day-1.csv"})

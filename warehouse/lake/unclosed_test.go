@@ -13,6 +13,7 @@ import (
 // value. The file must fail whole, naming the line, with its lines counted
 // as rejected, never load half of it.
 func TestUnclosedQuoteFailsTheFileNamingTheLine(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString("transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n")
@@ -45,6 +46,7 @@ func TestUnclosedQuoteFailsTheFileNamingTheLine(t *testing.T) {
 // The share checked against max_quarantine_share is over physical lines: a
 // rejected record with quoted line breaks weighs as many lines as it spans.
 func TestQuarantineShareCountsPhysicalLines(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString("transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n")

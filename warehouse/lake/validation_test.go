@@ -47,6 +47,7 @@ var brokenSet = map[string]expectation{
 }
 
 func TestBrokenFilesEveryRule(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	names := slices.Sorted(maps.Keys(brokenSet))
 	inbox := e.copyBroken(names...)
@@ -126,6 +127,7 @@ func TestBrokenFilesEveryRule(t *testing.T) {
 }
 
 func TestQuarantineThresholdLoadsNothingFromTheFile(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	inbox := e.copyBroken("01-clean.csv", "12-threshold-ok.csv", "13-threshold-fail.csv")
 	report, err := e.ingest(e.shopSource(inbox, ""))
@@ -176,6 +178,7 @@ func mustRead(t *testing.T, path string) string {
 }
 
 func TestDuplicatesAcrossFilesAndBatches(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	inbox := e.copyBroken("16-dup-a.csv", "17-dup-b.csv")
 	src := e.shopSource(inbox, "")
@@ -211,6 +214,7 @@ func TestDuplicatesAcrossFilesAndBatches(t *testing.T) {
 }
 
 func TestIdenticalRowsWithoutIDAreKept(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	row := "K1,2024-03-01,19.99\n"
 	path := e.write("cdnow-like.csv", []byte("customer,day,dollars\n"+row+row+"K2,2024-03-01,5.00\n"+row))
@@ -229,6 +233,7 @@ func TestIdenticalRowsWithoutIDAreKept(t *testing.T) {
 }
 
 func TestLateDataLandsInItsOwnPartition(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	head := "transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"
 	e.write("2024-03-30.csv", []byte(head+"M1,O1,K1,2024-03-30 09:00:00,10.00,1,10.00,EUR\nM2,O2,K2,2024-03-30 18:00:00,20.00,1,20.00,EUR\n"))
@@ -257,6 +262,7 @@ func TestLateDataLandsInItsOwnPartition(t *testing.T) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	inbox := e.copyBroken("01-clean.csv", "07-bad-numbers.csv", "13-threshold-fail.csv", "16-dup-a.csv", "17-dup-b.csv")
 	src := e.shopSource(inbox, "")
@@ -304,6 +310,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestKeysLoseSurroundingSpaceSeparators(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	path := e.write("blanks.csv", []byte("transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"+
 		" T1 ,O1,K1,2024-03-01 10:00:00,1.00,1,1.00,EUR\n"+

@@ -65,6 +65,7 @@ func count(t *testing.T, dbPath string) int64 {
 }
 
 func TestPublishSwitchesVersionsAtomicallyAndPrunes(t *testing.T) {
+	t.Parallel()
 	l := warehouse.NewLayout(t.TempDir())
 	if _, _, err := publish.Current(l); err != publish.ErrNothingPublished {
 		t.Fatalf("before any publish: %v", err)
@@ -147,6 +148,7 @@ func TestPublishSwitchesVersionsAtomicallyAndPrunes(t *testing.T) {
 }
 
 func TestFailedTransformKeepsPreviousMartsLive(t *testing.T) {
+	t.Parallel()
 	l := warehouse.NewLayout(t.TempDir())
 	p := &publish.Publisher{Layout: l, Keep: 3}
 	if err := build(t, l, tinyModels(t, 10)); err != nil {
@@ -171,6 +173,7 @@ func TestFailedTransformKeepsPreviousMartsLive(t *testing.T) {
 }
 
 func TestCrashedPublishLeavesCurrentAndIsCleanedUp(t *testing.T) {
+	t.Parallel()
 	l := warehouse.NewLayout(t.TempDir())
 	p := &publish.Publisher{Layout: l, Keep: 3}
 	if err := build(t, l, tinyModels(t, 10)); err != nil {
@@ -197,6 +200,7 @@ func TestCrashedPublishLeavesCurrentAndIsCleanedUp(t *testing.T) {
 }
 
 func TestReportHandlerServesCurrentAndNamedVersions(t *testing.T) {
+	t.Parallel()
 	l := warehouse.NewLayout(t.TempDir())
 	srv := httptest.NewServer(publish.ReportHandler(l))
 	defer srv.Close()

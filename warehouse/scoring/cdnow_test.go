@@ -16,7 +16,7 @@ import (
 	"github.com/custmart/custmart/warehouse/scoring"
 	"github.com/custmart/custmart/warehouse/transform"
 
-	"github.com/custmart/custmart/fixtures"
+	"github.com/custmart/custmart/fixtures/fixturestest"
 )
 
 var cdnowDir = filepath.Join("..", "..", "..", "shared", "datasets", "cdnow")
@@ -104,9 +104,10 @@ var published = map[string]map[string]float64{
 // against Hardie's summary, the fits against the literature, the
 // conditional expectation through the SQL function, and the holdout check.
 func TestCDNOW(t *testing.T) {
+	t.Parallel()
 	sample := cdnowFile(t, "CDNOW_sample.txt")
 	summary := readSummary(t, cdnowFile(t, "cdnow_customers_summary.csv"))
-	p := newPipeline(t, t.TempDir(), fixtures.CDNOWSampleConfig(sample), day("1998-06-30"))
+	p := newPipeline(t, t.TempDir(), fixturestest.CDNOWSampleConfig(sample), day("1998-06-30"))
 	p.transform(t, day("1997-09-30"))
 	db := p.db(t)
 

@@ -144,6 +144,10 @@ func logStdErrors(t *testing.T, ll func(params []float64) float64, est []float64
 // cause, the share of repeat orders merged into a day with another, and
 // requires it to stay under 2% (it is 1.4% here) so the allowance holds.
 func TestFixtureParametersRecovered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fits the models on 20,000 generated customers; make test runs it")
+	}
+	t.Parallel()
 	g := generate(t, t.TempDir(), fixtures.Options{Customers: 20000, Seed: 11}, "")
 	db := g.db(t)
 	truth := g.truth.Params

@@ -15,6 +15,7 @@ import (
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/scoring"
 	"github.com/custmart/custmart/warehouse/transform"
+	"github.com/custmart/custmart/warehouse/transform/transformtest"
 )
 
 // pipeline is a data directory with its configuration: ingest once, then
@@ -59,7 +60,7 @@ func (p *pipeline) transform(t testing.TB, asOf time.Time) transform.Result {
 // db opens what the last transform built, read-only.
 func (p *pipeline) db(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := transform.OpenBuilt(context.Background(), p.layout)
+	db, err := transformtest.OpenBuilt(context.Background(), p.layout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,7 @@ func columns(t *testing.T, db *sql.DB, table string) []string {
 // customers unprofitable, then checks the marts against what those inputs
 // imply.
 func TestMartsOnFixtures(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// Customers 1-100 answer 9/10, 101-200 answer 3/10; customer 201
 	// answers only after the as-of date (ignored). Customers 1-300 are
@@ -251,6 +252,7 @@ func TestMartsOnFixtures(t *testing.T) {
 // converged, the predictions are NULL rather than invented, the pyramid
 // ranks by historical profitability, and every mart is still built.
 func TestNoRepeatBuyersStillPublishes(t *testing.T) {
+	t.Parallel()
 	g := generate(t, t.TempDir(), fixtures.Options{Customers: 200, Seed: 9, Days: 1}, "")
 	db := g.db(t)
 	var fitted int

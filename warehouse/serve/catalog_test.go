@@ -69,6 +69,7 @@ var biToolQueries = []struct {
 }
 
 func TestBIToolCatalogQueries(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -108,6 +109,7 @@ func TestBIToolCatalogQueries(t *testing.T) {
 // TestCatalogAgreesWithTheWire checks that pg_attribute's types for every
 // mart column are the types a query over that column reports.
 func TestCatalogAgreesWithTheWire(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	publishAllTypes(t, ts)
 	conn := ts.connect(t)
@@ -139,6 +141,7 @@ func TestCatalogAgreesWithTheWire(t *testing.T) {
 // TestFormat: PostgreSQL's format(), which Metabase's field sync and user
 // SQL call, formats as PostgreSQL does, and refuses what PostgreSQL refuses.
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -184,6 +187,7 @@ func TestFormat(t *testing.T) {
 // TestRegCasts: casts to and from regclass and regtype look names up and
 // print names, as PostgreSQL does, for literals, columns and parameters.
 func TestRegCasts(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()

@@ -53,6 +53,7 @@ func loadClientQueries(t *testing.T) []clientQuery {
 // TestBIClientGoldenQueries runs every recorded client statement over both
 // protocols: each must succeed and describe its columns, as PostgreSQL would.
 func TestBIClientGoldenQueries(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -107,6 +108,7 @@ func TestBIClientGoldenQueries(t *testing.T) {
 // TestUnknownCatalogObjects: what the catalog lacks fails as PostgreSQL
 // fails, with a SQLSTATE and no hint naming the engine's internals.
 func TestUnknownCatalogObjects(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	for _, c := range []struct{ sql, code string }{
@@ -128,6 +130,7 @@ func TestUnknownCatalogObjects(t *testing.T) {
 // TestStatActivityShowsSessions: pg_stat_activity lists the connected
 // sessions with their pids, and the caller's own statement as active.
 func TestStatActivityShowsSessions(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	a, b := ts.connect(t), ts.connect(t)
 	res, err := a.PgConn().Exec(context.Background(),
@@ -151,6 +154,7 @@ func TestStatActivityShowsSessions(t *testing.T) {
 // TestShowStatementTimeout: SHOW reports the limit the server enforces, in
 // PostgreSQL's units: the server's, or the client's when it is lower.
 func TestShowStatementTimeout(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options) { o.StatementTimeout = 5 * time.Minute })
 	conn := ts.connect(t)
 	ctx := context.Background()

@@ -12,6 +12,10 @@ const jdbcDriver = "/usr/share/java/postgresql.jar"
 // TestJDBCMetadata: the PostgreSQL JDBC driver, which Tableau and DBeaver
 // browse schemas with, lists the marts' tables, columns and keys.
 func TestJDBCMetadata(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles and runs a JDBC client program; make test runs it")
+	}
+	t.Parallel()
 	javac, err := exec.LookPath("javac")
 	if err == nil {
 		err = exec.Command("test", "-r", jdbcDriver).Run()

@@ -121,6 +121,7 @@ func rowsOf(t *testing.T, rows pgx.Rows) [][]any {
 }
 
 func TestPGXQueriesMatchDuckDBInEveryExecMode(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -188,6 +189,7 @@ func publishAllTypes(t *testing.T, ts *testServer) string {
 }
 
 func TestPGXEveryTypeRoundTripsInTextAndBinary(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	path := publishAllTypes(t, ts)
 	want := duckQuery(t, path, "SELECT * FROM all_types ORDER BY v_bigint NULLS LAST")
@@ -225,6 +227,7 @@ func TestPGXEveryTypeRoundTripsInTextAndBinary(t *testing.T) {
 }
 
 func TestBinaryResultsUseBinaryFormat(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	publishAllTypes(t, ts)
 	conn := ts.connect(t)
@@ -271,6 +274,7 @@ func binaryBigEndian(b []byte) uint64 {
 }
 
 func TestPGXParametersOfEveryType(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	publishAllTypes(t, ts)
 	conn := ts.connect(t)
@@ -309,6 +313,7 @@ func TestPGXParametersOfEveryType(t *testing.T) {
 }
 
 func TestPGXPreparedStatements(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -348,6 +353,7 @@ func TestPGXPreparedStatements(t *testing.T) {
 }
 
 func TestPGXSuspendedPortalsAndPipelines(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -398,6 +404,7 @@ func TestPGXSuspendedPortalsAndPipelines(t *testing.T) {
 
 // TestMaxRowsSuspendsPortal drives Execute with a row limit directly.
 func TestMaxRowsSuspendsPortal(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -482,6 +489,7 @@ func assertCode(t *testing.T, err error, code string) {
 }
 
 func TestErrorsCarrySQLSTATE(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -513,6 +521,7 @@ func TestErrorsCarrySQLSTATE(t *testing.T) {
 }
 
 func TestTransactionStatus(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -558,6 +567,7 @@ func TestTransactionStatus(t *testing.T) {
 }
 
 func TestSessionParametersAndFunctions(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -614,6 +624,7 @@ func TestSessionParametersAndFunctions(t *testing.T) {
 }
 
 func TestCancelRequest(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -651,6 +662,7 @@ func TestCancelRequest(t *testing.T) {
 const slowQuery = "SELECT sum(hash(a.range * b.range)) FROM range(200000) a, range(200000) b"
 
 func TestStatementTimeout(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options) { o.StatementTimeout = 300 * time.Millisecond })
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -669,6 +681,7 @@ func TestStatementTimeout(t *testing.T) {
 }
 
 func TestSessionStatementTimeout(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -680,6 +693,7 @@ func TestSessionStatementTimeout(t *testing.T) {
 }
 
 func TestMaxConnections(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options) { o.MaxConnections = 2 })
 	ctx := context.Background()
 	first := ts.connect(t)
@@ -704,6 +718,7 @@ func TestMaxConnections(t *testing.T) {
 }
 
 func TestMartsTablesAreInTheDefaultSchema(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	rows, err := conn.Query(context.Background(),
@@ -721,6 +736,7 @@ func TestMartsTablesAreInTheDefaultSchema(t *testing.T) {
 }
 
 func TestMemoryLimit(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options) { o.MemoryLimit = "64MB" })
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -742,6 +758,7 @@ func TestMemoryLimit(t *testing.T) {
 }
 
 func TestCursors(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -795,6 +812,7 @@ func TestCursors(t *testing.T) {
 // TestExtendedProtocolMessages drives Parse, Bind, Describe, Execute, Close,
 // Flush and Sync directly, including errors and the skip to Sync after one.
 func TestExtendedProtocolMessages(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	fe := conn.PgConn().Frontend()
@@ -897,6 +915,7 @@ func TestExtendedProtocolMessages(t *testing.T) {
 // TestCastParameterTypes: a parameter cast to a type is described with that
 // type, so pgx's default mode encodes its argument: $2::bigint is int8.
 func TestCastParameterTypes(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()

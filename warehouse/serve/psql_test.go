@@ -33,6 +33,10 @@ func runPsql(t *testing.T, ts *testServer, conninfo string, script string) (stri
 }
 
 func TestPsqlOverTLSWithSCRAM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs psql, a client program; make test runs it")
+	}
+	t.Parallel()
 	ts := startServer(t, withTLS(t, true))
 	out := filepath.Join(t.TempDir(), "top.csv")
 	script := fmt.Sprintf(`\conninfo
@@ -122,6 +126,10 @@ SELECT customer_id AS fetched_by_cursor FROM customer_value ORDER BY customer_id
 }
 
 func TestPsqlRefusedWithoutTLSAndWithWrongPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs psql, a client program; make test runs it")
+	}
+	t.Parallel()
 	ts := startServer(t, withTLS(t, true))
 	output, err := runPsql(t, ts, "sslmode=disable", "SELECT 1;\n")
 	if err == nil || !strings.Contains(output, "requires TLS") {
@@ -134,6 +142,10 @@ func TestPsqlRefusedWithoutTLSAndWithWrongPassword(t *testing.T) {
 }
 
 func TestPsqlErrorsAndTransactions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs psql, a client program; make test runs it")
+	}
+	t.Parallel()
 	ts := startServer(t)
 	script := `\set ON_ERROR_STOP 0
 SELECT * FROM no_such_table;

@@ -13,6 +13,10 @@ import (
 const debianPython = "/usr/bin/python3"
 
 func TestPsycopg2Client(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a psycopg2 client program; make test runs it")
+	}
+	t.Parallel()
 	if err := exec.Command(debianPython, "-c", "import psycopg2").Run(); err != nil {
 		t.Skipf("%s cannot import psycopg2 (apt-get install python3-psycopg2): %v", debianPython, err)
 	}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestClientsCannotWriteReadFilesOrChangeTheEngine(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -85,6 +86,7 @@ func TestClientsCannotWriteReadFilesOrChangeTheEngine(t *testing.T) {
 }
 
 func TestSecondStatementOfAQueryStringCannotWrite(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()
@@ -111,6 +113,7 @@ func TestSecondStatementOfAQueryStringCannotWrite(t *testing.T) {
 // access and setting changes even for SQL that reached it directly, without
 // the server's statement checks.
 func TestEngineIsLockedDownOnItsOwn(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	path := publishVersion(t, dataDir, "v1", 10, 1)
 	ctx := context.Background()
@@ -150,6 +153,7 @@ func TestEngineIsLockedDownOnItsOwn(t *testing.T) {
 // TestOddStatementsKeepTheConnectionUsable sends incomplete and unusual
 // statements: each gets an answer and the session carries on.
 func TestOddStatementsKeepTheConnectionUsable(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	conn := ts.connect(t)
 	ctx := context.Background()

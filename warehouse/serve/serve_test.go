@@ -218,6 +218,7 @@ func duckQuery(t testing.TB, path, query string, args ...any) [][]any {
 }
 
 func TestNewChecksOptions(t *testing.T) {
+	t.Parallel()
 	current := func() (string, string, error) { return "v1", "/nonexistent/marts.duckdb", nil }
 	user := []User{{Name: testUser, Password: testPassword}}
 	cases := []struct {
@@ -249,6 +250,7 @@ func TestNewChecksOptions(t *testing.T) {
 // TestUnpublishedMartsRefuseConnections starts a server before anything is
 // published: clients are told why, and connect once a version exists.
 func TestUnpublishedMartsRefuseConnections(t *testing.T) {
+	t.Parallel()
 	var published atomic.Bool
 	ts := startServer(t, func(o *Options) {
 		current := o.Current

@@ -11,6 +11,7 @@ import (
 // TestSQLAlchemyReflection: Debian's SQLAlchemy (Superset's schema browser)
 // reflects the marts, and pandas reads a query into a frame.
 func TestSQLAlchemyReflection(t *testing.T) {
+	t.Parallel()
 	if err := exec.Command(debianPython, "-c", "import sqlalchemy, pandas, psycopg2").Run(); err != nil {
 		if testing.Short() {
 			t.Skipf("no SQLAlchemy/pandas (apt-get install python3-sqlalchemy python3-pandas): %v", err)

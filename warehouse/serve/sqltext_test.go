@@ -12,6 +12,7 @@ import (
 )
 
 func TestSplitStatements(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		sql  string
 		want []string
@@ -40,6 +41,7 @@ func TestSplitStatements(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		sql   string
 		kind  commandKind
@@ -107,6 +109,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestCopyOptions(t *testing.T) {
+	t.Parallel()
 	cmd := classify(splitStatements(`COPY ( SELECT a FROM t ) TO STDOUT CSV HEADER DELIMITER AS ';' NULL 'NA'`)[0])
 	if cmd.kind != cmdCopyOut {
 		t.Fatalf("kind %d, error %v", cmd.kind, cmd.err)
@@ -118,6 +121,7 @@ func TestCopyOptions(t *testing.T) {
 }
 
 func TestRewriteForEngine(t *testing.T) {
+	t.Parallel()
 	rc := rewriteContext{user: "analyst", pid: 42, setting: func(name string) (string, bool) {
 		if strings.EqualFold(name, "TimeZone") {
 			return "UTC", true
@@ -160,6 +164,7 @@ func TestRewriteForEngine(t *testing.T) {
 }
 
 func TestPGColumnName(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"count_star()":                      "count",
 		`"version"()`:                       "version",
@@ -182,6 +187,7 @@ func TestPGColumnName(t *testing.T) {
 // TestNumericBinary checks the binary numeric encoder and decoder against
 // pgx's independent implementation.
 func TestNumericBinary(t *testing.T) {
+	t.Parallel()
 	m := pgtype.NewMap()
 	for _, s := range []string{"0", "1", "-1", "12345.67", "-0.000001", "10000", "0.0001", "99999999999999999999.99",
 		"170141183460469231731687303715884105727", "123456789.000100", "-99999.99"} {
@@ -215,6 +221,7 @@ func TestNumericBinary(t *testing.T) {
 }
 
 func TestTextFormats(t *testing.T) {
+	t.Parallel()
 	tf := textFormat{location: time.UTC, extraFloatDigit: 1}
 	cases := []struct {
 		col  column
@@ -286,6 +293,7 @@ func FuzzStatements(f *testing.F) {
 }
 
 func TestAppendDecimal(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		v     int64
 		scale int

@@ -62,6 +62,7 @@ func withTLS(t *testing.T, require bool) serverOption {
 }
 
 func TestTLSRequired(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, withTLS(t, true))
 	ctx := context.Background()
 	conn := connectWith(t, ts.url("sslmode=require"))
@@ -74,6 +75,7 @@ func TestTLSRequired(t *testing.T) {
 }
 
 func TestTLSOptional(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, withTLS(t, false))
 	for _, mode := range []string{"sslmode=disable", "sslmode=require", "sslmode=prefer"} {
 		conn := connectWith(t, ts.url(mode))
@@ -85,6 +87,7 @@ func TestTLSOptional(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	verifier, err := HashPassword("hashed secret")
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +116,7 @@ func TestAuthentication(t *testing.T) {
 // TestSCRAMMatchesRFC7677 checks the server's SCRAM computation against the
 // example exchange of RFC 7677 (user "user", password "pencil").
 func TestSCRAMMatchesRFC7677(t *testing.T) {
+	t.Parallel()
 	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
 	secret, err := deriveSecret("pencil", salt, 4096)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/transform"
+	"github.com/custmart/custmart/warehouse/transform/transformtest"
 )
 
 // tiny is hand-made data whose RFM values are worked out by hand in
@@ -110,7 +111,7 @@ func (f fixture) transform(t *testing.T) transform.Result {
 
 func (f fixture) db(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := transform.OpenBuilt(context.Background(), f.layout)
+	db, err := transformtest.OpenBuilt(context.Background(), f.layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +153,7 @@ func readRFM(t *testing.T, db *sql.DB) map[string]rfmRow {
 // for 2 orders, 1 for one. Monetary [30,5,130,30,1] (C's refund nets 150 to
 // 130) cut at 4.2, 20, 30, 50: m = A 3, D 3 (tie), B 2, C 5, E 1.
 func TestRFMOnTinyData(t *testing.T) {
+	t.Parallel()
 	f := setup(t, tiny, "")
 	f.transform(t)
 	got := readRFM(t, f.db(t))
@@ -173,6 +175,7 @@ func TestRFMOnTinyData(t *testing.T) {
 }
 
 func TestProfileOnTinyData(t *testing.T) {
+	t.Parallel()
 	f := setup(t, tiny, "")
 	f.transform(t)
 	var gross, refunds, net float64
@@ -193,6 +196,7 @@ FROM customer_profile WHERE customer_id = 'C'`).Scan(&gross, &refunds, &net, &or
 }
 
 func TestSegmentTableIsConfiguration(t *testing.T) {
+	t.Parallel()
 	f := setup(t, tiny, `model:
   rfm_segments:
     - {segment: Top, r: 4-5, f: [4, 5], m: 3}
@@ -208,6 +212,7 @@ func TestSegmentTableIsConfiguration(t *testing.T) {
 }
 
 func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
+	t.Parallel()
 	f := setup(t, tiny, "")
 	f.transform(t)
 	ms := coreModels(t)
@@ -222,7 +227,7 @@ func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Model != "rfm" || ce.Check.Kind != "unique" || ce.Failing != 5 {
 		t.Fatalf("want a unique check failure on rfm with 5 failing keys, got %v", err)
 	}
-	if _, err := transform.OpenBuilt(context.Background(), f.layout); err == nil {
+	if _, err := transformtest.OpenBuilt(context.Background(), f.layout); err == nil {
 		t.Fatal("the failed transform's marts can be opened as built")
 	}
 	// The previous build's staged marts stay as they were.
@@ -253,6 +258,7 @@ func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 // TestIncrementalEqualsFullRebuild adds a late file and a new day, then
 // compares the incrementally maintained customer_daily with a full rebuild.
 func TestIncrementalEqualsFullRebuild(t *testing.T) {
+	t.Parallel()
 	f := setup(t, tiny, "")
 	first := f.transform(t)
 	if cd := modelResult(first, "customer_daily"); cd.ChangedDays != -1 {
@@ -291,7 +297,7 @@ func modelResult(r transform.Result, name string) transform.ModelResult {
 
 func dump(t *testing.T, f fixture, table string) string {
 	t.Helper()
-	db, err := transform.OpenBuilt(context.Background(), f.layout)
+	db, err := transformtest.OpenBuilt(context.Background(), f.layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +313,7 @@ func dump(t *testing.T, f fixture, table string) string {
 // stores on days with several of each, refunds, and missing order ids,
 // channels and stores, by hand and against plain DISTINCT aggregates.
 func TestCustomerDailyMixedDays(t *testing.T) {
+	t.Parallel()
 	data := `transaction_id,order_id,customer_id,ts,amount,channel,store_id
 t1,o1,A,2024-01-02 10:00:00,10.00,web,S1
 t2,o1,A,2024-01-02 10:05:00,5.00,web,S1
@@ -388,6 +395,7 @@ SELECT count(*) FROM (
 // model whose checks change is rebuilt and checked in full, and an
 // incremental build checks the days it rebuilt (the others passed before).
 func TestIncrementalChecksCoverChangedDays(t *testing.T) {
+	t.Parallel()
 	f := setup(t, tiny, "")
 	run := func(m models.Model) (int64, error) {
 		t.Helper()
