@@ -2,6 +2,7 @@ package serve
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -21,9 +22,15 @@ type catalogData struct {
 	FormatTypeCases string // format_type(): OID to SQL name
 	TypeRows        string // pg_type rows
 	SettingRows     string // pg_settings rows
+	// Keys lists each mart's key columns: (table_name, key_seq, column_name,
+	// key_columns), from the version's _version.json.
+	Keys string
+	// Descriptions lists the README's meanings of marts (column_name '')
+	// and their columns: (table_name, column_name, description).
+	Descriptions string
 }
 
-func newCatalogData(path string, cfg engineConfig) catalogData {
+func newCatalogData(path string, cfg engineConfig, keys map[string][]string) catalogData {
 	return catalogData{
 		Catalog:         catalogName,
 		Path:            path,
@@ -37,7 +44,41 @@ func newCatalogData(path string, cfg engineConfig) catalogData {
 		FormatTypeCases: formatTypeCases(),
 		TypeRows:        typeRows(),
 		SettingRows:     settingRows(),
+		Keys:            keyRows(keys),
+		Descriptions:    descriptionRows(readmeDocs()),
 	}
+}
+
+// keyRows renders the marts' keys as a relation for catalog.sql.
+func keyRows(keys map[string][]string) string {
+	var rows []string
+	for _, mart := range slices.Sorted(maps.Keys(keys)) {
+		for i, col := range keys[mart] {
+			rows = append(rows, fmt.Sprintf("(%s, %d, %s, %d)", quoteString(mart), i+1, quoteString(col), len(keys[mart])))
+		}
+	}
+	if len(rows) == 0 {
+		return "(SELECT NULL::VARCHAR, NULL::INTEGER, NULL::VARCHAR, NULL::INTEGER WHERE false) k(table_name, key_seq, column_name, key_columns)"
+	}
+	return "(VALUES " + strings.Join(rows, ",\n        ") + ") k(table_name, key_seq, column_name, key_columns)"
+}
+
+// descriptionRows renders the marts' documentation as a relation for
+// catalog.sql.
+func descriptionRows(docs martDocs) string {
+	var rows []string
+	for _, mart := range slices.Sorted(maps.Keys(docs.tables)) {
+		rows = append(rows, fmt.Sprintf("(%s, '', %s)", quoteString(mart), quoteString(docs.tables[mart])))
+	}
+	for _, mart := range slices.Sorted(maps.Keys(docs.columns)) {
+		for _, col := range slices.Sorted(maps.Keys(docs.columns[mart])) {
+			rows = append(rows, fmt.Sprintf("(%s, %s, %s)", quoteString(mart), quoteString(col), quoteString(docs.columns[mart][col])))
+		}
+	}
+	if len(rows) == 0 {
+		return "(SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR WHERE false) d(table_name, column_name, description)"
+	}
+	return "(VALUES " + strings.Join(rows, ",\n        ") + ") d(table_name, column_name, description)"
 }
 
 // typeOIDCases maps duckdb_columns().data_type to OIDs like columnFor maps

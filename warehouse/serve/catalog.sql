@@ -47,6 +47,33 @@ CREATE MACRO memory.pgcompat.pg_nsp_oid(schema_name) AS CASE schema_name
     ELSE (16384 + hash('{{.Catalog}}.' || schema_name) % 1000000)::BIGINT END;
 CREATE MACRO memory.pgcompat.pg_role_oid(role_name) AS CASE role_name
     WHEN 'custmart' THEN 10 ELSE (16384 + hash('role.' || role_name) % 1000000)::BIGINT END;
+-- The marts' keys, from the version's _version.json, as primary keys named
+-- <mart>_pkey (a key whose columns a mart lacks is left out), and their
+-- meanings from the README's Marts section, as comments. Computed once:
+-- a version's marts never change.
+CREATE TABLE memory.pgcompat.mart_keys AS
+    SELECT d.schema_name, d.table_name, d.table_name || '_pkey' AS index_name,
+        memory.pgcompat.pg_rel_oid(d.schema_name, d.table_name) AS table_oid,
+        memory.pgcompat.pg_rel_oid(d.schema_name, d.table_name || '_pkey') AS index_oid,
+        memory.pgcompat.pg_rel_oid(d.schema_name, d.table_name || '.pkey') AS constraint_oid,
+        list(d.column_index::SMALLINT ORDER BY k.key_seq) AS attnums,
+        list(d.column_name ORDER BY k.key_seq) AS column_names
+    FROM {{.Keys}}
+    JOIN duckdb_columns() d ON d.database_name = '{{.Catalog}}' AND d.schema_name = 'main'
+        AND d.table_name = k.table_name AND d.column_name = k.column_name
+    GROUP BY d.schema_name, d.table_name HAVING count(*) = any_value(k.key_columns);
+CREATE TABLE memory.pgcompat.mart_descriptions AS
+    SELECT memory.pgcompat.pg_rel_oid(t.schema_name, t.table_name) AS objoid, 1259::BIGINT AS classoid, 0 AS objsubid,
+        coalesce(t."comment", d.description) AS description
+    FROM {{.Descriptions}}
+    JOIN duckdb_tables() t ON t.database_name = '{{.Catalog}}' AND t.schema_name = 'main' AND t.table_name = d.table_name
+    WHERE d.column_name = ''
+    UNION ALL
+    SELECT memory.pgcompat.pg_rel_oid(c.schema_name, c.table_name), 1259, c.column_index, coalesce(c."comment", d.description)
+    FROM {{.Descriptions}}
+    JOIN duckdb_columns() c ON c.database_name = '{{.Catalog}}' AND c.schema_name = 'main' AND c.table_name = d.table_name
+        AND c.column_name = d.column_name;
+
 CREATE MACRO memory.pgcompat.pg_type_oid(duck_type) AS CASE
     {{.TypeOIDCases}}
     ELSE {{.TextOID}} END;
@@ -69,12 +96,11 @@ CREATE MACRO memory.pgcompat.format_type(type_oid, typemod) AS CASE
     WHEN type_oid IS NULL THEN NULL
     ELSE '???' END;
 CREATE MACRO memory.pgcompat.obj_description(object_oid) AS
-    (SELECT "comment" FROM duckdb_tables() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, table_name) = object_oid),
+    (SELECT description FROM memory.pgcompat.mart_descriptions WHERE objoid = object_oid AND objsubid = 0),
     (object_oid, catalog_name) AS
-    (SELECT "comment" FROM duckdb_tables() WHERE database_name = '{{.Catalog}}' AND memory.pgcompat.pg_rel_oid(schema_name, table_name) = object_oid);
+    (SELECT description FROM memory.pgcompat.mart_descriptions WHERE objoid = object_oid AND objsubid = 0);
 CREATE MACRO memory.pgcompat.col_description(rel_oid, column_number) AS
-    (SELECT "comment" FROM duckdb_columns() WHERE database_name = '{{.Catalog}}'
-        AND memory.pgcompat.pg_rel_oid(schema_name, table_name) = rel_oid AND column_index = column_number);
+    (SELECT description FROM memory.pgcompat.mart_descriptions WHERE objoid = rel_oid AND objsubid = column_number);
 CREATE MACRO memory.pgcompat.shobj_description(object_oid, catalog_name) AS NULL::VARCHAR;
 CREATE MACRO memory.pgcompat.pg_get_expr(expr, rel_oid) AS expr::VARCHAR, (expr, rel_oid, pretty) AS expr::VARCHAR;
 CREATE MACRO memory.pgcompat.pg_relation_size(rel_oid) AS
@@ -115,13 +141,23 @@ CREATE MACRO memory.pgcompat.quote_nullable(val) AS coalesce(memory.pgcompat.quo
 CREATE MACRO memory.pgcompat.parse_ident(qualified) AS list_transform(
     regexp_extract_all(qualified, '("([^"]|"")*"|[^."]+)'),
     part -> CASE WHEN part[1] = '"' THEN replace(part[2:-2], '""', '"') ELSE lower(part) END);
--- The marts have no indexes, sequences, partitions or statistics counters.
-CREATE MACRO memory.pgcompat.pg_get_indexdef(index_oid) AS NULL::VARCHAR,
-    (index_oid, column_number, pretty) AS NULL::VARCHAR;
+-- The marts' only indexes and constraints are their keys; they have no
+-- sequences, partitions or statistics counters.
+CREATE MACRO memory.pgcompat.pg_key_columns(names) AS
+    array_to_string(list_transform(names, c -> memory.pgcompat.quote_ident(c)), ', ');
+CREATE MACRO memory.pgcompat.pg_indexdef(rel_oid) AS
+    (SELECT 'CREATE UNIQUE INDEX ' || memory.pgcompat.quote_ident(index_name) || ' ON ' || memory.pgcompat.quote_ident(schema_name)
+        || '.' || memory.pgcompat.quote_ident(table_name) || ' USING btree (' || memory.pgcompat.pg_key_columns(column_names) || ')'
+     FROM memory.pgcompat.mart_keys WHERE index_oid = rel_oid);
+CREATE MACRO memory.pgcompat.pg_get_indexdef(rel_oid) AS memory.pgcompat.pg_indexdef(rel_oid),
+    (rel_oid, column_number, pretty) AS CASE WHEN column_number = 0 THEN memory.pgcompat.pg_indexdef(rel_oid)
+        ELSE (SELECT column_names[column_number] FROM memory.pgcompat.mart_keys WHERE index_oid = rel_oid) END;
 CREATE MACRO memory.pgcompat.pg_get_serial_sequence(table_name, column_name) AS NULL::VARCHAR;
 CREATE MACRO memory.pgcompat.pg_get_partkeydef(rel_oid) AS NULL::VARCHAR;
-CREATE MACRO memory.pgcompat.pg_get_constraintdef(constraint_oid) AS NULL::VARCHAR,
-    (constraint_oid, pretty) AS NULL::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_get_constraintdef(con_oid) AS
+    (SELECT 'PRIMARY KEY (' || memory.pgcompat.pg_key_columns(column_names) || ')' FROM memory.pgcompat.mart_keys WHERE constraint_oid = con_oid),
+    (con_oid, pretty) AS
+    (SELECT 'PRIMARY KEY (' || memory.pgcompat.pg_key_columns(column_names) || ')' FROM memory.pgcompat.mart_keys WHERE constraint_oid = con_oid);
 CREATE MACRO memory.pgcompat.pg_stat_get_numscans(rel_oid) AS 0::BIGINT;
 CREATE MACRO memory.pgcompat.pg_blocking_pids(pid) AS []::INTEGER[];
 -- to_char of a timestamp with the patterns clients use; others stay as written.
@@ -164,7 +200,9 @@ CREATE VIEW memory.pgcompat.pg_class AS
         memory.pgcompat.pg_nsp_oid(schema_name) AS relnamespace, 0::BIGINT AS reltype, 0::BIGINT AS reloftype,
         10::BIGINT AS relowner, 2::BIGINT AS relam, 0::BIGINT AS relfilenode, 0::BIGINT AS reltablespace,
         (estimated_size // 100)::INTEGER AS relpages, estimated_size::FLOAT AS reltuples, 0 AS relallvisible,
-        0::BIGINT AS reltoastrelid, false AS relhasindex, false AS relisshared, 'p' AS relpersistence, 'r' AS relkind,
+        0::BIGINT AS reltoastrelid,
+        memory.pgcompat.pg_rel_oid(schema_name, table_name) IN (SELECT table_oid FROM memory.pgcompat.mart_keys) AS relhasindex,
+        false AS relisshared, 'p' AS relpersistence, 'r' AS relkind,
         column_count::SMALLINT AS relnatts, 0::SMALLINT AS relchecks, false AS relhasrules, false AS relhastriggers,
         false AS relhassubclass, false AS relrowsecurity, false AS relforcerowsecurity, true AS relispopulated,
         'd' AS relreplident, false AS relispartition, 0::BIGINT AS relrewrite, 0::BIGINT AS relfrozenxid,
@@ -174,7 +212,11 @@ CREATE VIEW memory.pgcompat.pg_class AS
     SELECT memory.pgcompat.pg_rel_oid(schema_name, view_name), view_name, memory.pgcompat.pg_nsp_oid(schema_name), 0, 0,
         10, 0, 0, 0, 0, 0, 0, 0, false, false, 'p', 'v', column_count::SMALLINT, 0, true, false, false, false, false,
         true, 'n', false, 0, 0, 0, NULL, NULL, NULL
-    FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND NOT internal;
+    FROM duckdb_views() WHERE database_name = '{{.Catalog}}' AND NOT internal
+    UNION ALL
+    SELECT index_oid, index_name, memory.pgcompat.pg_nsp_oid(schema_name), 0, 0, 10, 403, 0, 0, 1, 0, 0, 0, false, false,
+        'p', 'i', len(attnums)::SMALLINT, 0, false, false, false, false, false, true, 'n', false, 0, 0, 0, NULL, NULL, NULL
+    FROM memory.pgcompat.mart_keys;
 
 CREATE VIEW memory.pgcompat.pg_attribute AS
     SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) AS attrelid, column_name AS attname,
@@ -235,11 +277,7 @@ CREATE VIEW memory.pgcompat.pg_collation AS
         c(oid, collname, collnamespace, collowner, collprovider, collisdeterministic, collencoding, collcollate,
           collctype, colliculocale, collversion);
 CREATE VIEW memory.pgcompat.pg_description AS
-    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name) AS objoid, 1259::BIGINT AS classoid, 0 AS objsubid, "comment" AS description
-    FROM duckdb_tables() WHERE database_name = '{{.Catalog}}' AND "comment" IS NOT NULL
-    UNION ALL
-    SELECT memory.pgcompat.pg_rel_oid(schema_name, table_name), 1259, column_index, "comment"
-    FROM duckdb_columns() WHERE database_name = '{{.Catalog}}' AND "comment" IS NOT NULL;
+    SELECT * FROM memory.pgcompat.mart_descriptions;
 
 -- Functions that read the catalog views.
 CREATE MACRO memory.pgcompat.pg_get_userbyid(role_oid) AS
@@ -290,7 +328,8 @@ CREATE VIEW memory.pgcompat.information_schema_tables AS
         NULL::VARCHAR AS self_referencing_column_name, NULL::VARCHAR AS reference_generation,
         NULL::VARCHAR AS user_defined_type_catalog, NULL::VARCHAR AS user_defined_type_schema,
         NULL::VARCHAR AS user_defined_type_name, 'NO' AS is_insertable_into, 'NO' AS is_typed, NULL::VARCHAR AS commit_action
-    FROM memory.pgcompat.pg_class c JOIN memory.pgcompat.pg_namespace n ON n.oid = c.relnamespace;
+    FROM memory.pgcompat.pg_class c JOIN memory.pgcompat.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'v');
 CREATE VIEW memory.pgcompat.information_schema_views AS
     SELECT '{{.Catalog}}' AS table_catalog, schema_name AS table_schema, view_name AS table_name, "sql" AS view_definition,
         'NONE' AS check_option, 'NO' AS is_updatable, 'NO' AS is_insertable_into, 'NO' AS is_trigger_updatable,
@@ -316,6 +355,17 @@ CREATE VIEW memory.pgcompat.information_schema_columns AS
         NULL::VARCHAR AS identity_cycle, 'NEVER' AS is_generated, NULL::VARCHAR AS generation_expression, 'NO' AS is_updatable
     FROM duckdb_columns() d JOIN memory.pgcompat.pg_type t ON t.oid = memory.pgcompat.pg_type_oid(d.data_type)
     WHERE d.database_name = '{{.Catalog}}';
+
+CREATE VIEW memory.pgcompat.information_schema_table_constraints AS
+    SELECT '{{.Catalog}}' AS constraint_catalog, schema_name AS constraint_schema, index_name AS constraint_name,
+        '{{.Catalog}}' AS table_catalog, schema_name AS table_schema, table_name, 'PRIMARY KEY' AS constraint_type,
+        'NO' AS is_deferrable, 'NO' AS initially_deferred, 'YES' AS enforced, NULL::VARCHAR AS nulls_distinct
+    FROM memory.pgcompat.mart_keys;
+CREATE VIEW memory.pgcompat.information_schema_key_column_usage AS
+    SELECT '{{.Catalog}}' AS constraint_catalog, schema_name AS constraint_schema, index_name AS constraint_name,
+        '{{.Catalog}}' AS table_catalog, schema_name AS table_schema, table_name, unnest(column_names) AS column_name,
+        unnest(range(1, len(column_names) + 1))::INTEGER AS ordinal_position, NULL::INTEGER AS position_in_unique_constraint
+    FROM memory.pgcompat.mart_keys;
 
 -- Views the marts are not: their SQL, pretty-printed or not.
 CREATE MACRO memory.pgcompat.pg_get_viewdef(rel_oid) AS
@@ -345,24 +395,25 @@ CREATE VIEW memory.pgcompat.pg_stat_database AS
         0::BIGINT AS conflicts, 0::BIGINT AS temp_files, 0::BIGINT AS temp_bytes, 0::BIGINT AS deadlocks,
         NULL::TIMESTAMPTZ AS stats_reset;
 
--- Catalogs of features the marts do not use: empty, with PostgreSQL's columns.
+-- The marts' keys as indexes and constraints.
 CREATE VIEW memory.pgcompat.pg_index AS
-    SELECT NULL::BIGINT AS indexrelid, NULL::BIGINT AS indrelid, NULL::SMALLINT AS indnatts, NULL::SMALLINT AS indnkeyatts,
-        NULL::BOOLEAN AS indisunique, NULL::BOOLEAN AS indnullsnotdistinct, NULL::BOOLEAN AS indisprimary,
-        NULL::BOOLEAN AS indisexclusion, NULL::BOOLEAN AS indimmediate, NULL::BOOLEAN AS indisclustered,
-        NULL::BOOLEAN AS indisvalid, NULL::BOOLEAN AS indcheckxmin, NULL::BOOLEAN AS indisready, NULL::BOOLEAN AS indislive,
-        NULL::BOOLEAN AS indisreplident, NULL::SMALLINT[] AS indkey, NULL::BIGINT[] AS indcollation, NULL::BIGINT[] AS indclass,
-        NULL::SMALLINT[] AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred
-    WHERE false;
+    SELECT index_oid AS indexrelid, table_oid AS indrelid, len(attnums)::SMALLINT AS indnatts, len(attnums)::SMALLINT AS indnkeyatts,
+        true AS indisunique, false AS indnullsnotdistinct, true AS indisprimary, false AS indisexclusion, true AS indimmediate,
+        false AS indisclustered, true AS indisvalid, false AS indcheckxmin, true AS indisready, true AS indislive,
+        false AS indisreplident, attnums AS indkey, list_transform(attnums, a -> 0::BIGINT) AS indcollation,
+        list_transform(attnums, a -> 0::BIGINT) AS indclass, list_transform(attnums, a -> 0::SMALLINT) AS indoption,
+        NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred
+    FROM memory.pgcompat.mart_keys;
 CREATE VIEW memory.pgcompat.pg_constraint AS
-    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS conname, NULL::BIGINT AS connamespace, NULL::VARCHAR AS contype,
-        NULL::BOOLEAN AS condeferrable, NULL::BOOLEAN AS condeferred, NULL::BOOLEAN AS convalidated, NULL::BIGINT AS conrelid,
-        NULL::BIGINT AS contypid, NULL::BIGINT AS conindid, NULL::BIGINT AS conparentid, NULL::BIGINT AS confrelid,
-        NULL::VARCHAR AS confupdtype, NULL::VARCHAR AS confdeltype, NULL::VARCHAR AS confmatchtype,
-        NULL::BOOLEAN AS conislocal, NULL::INTEGER AS coninhcount, NULL::BOOLEAN AS connoinherit, NULL::SMALLINT[] AS conkey,
+    SELECT constraint_oid AS oid, index_name AS conname, memory.pgcompat.pg_nsp_oid(schema_name) AS connamespace, 'p' AS contype,
+        false AS condeferrable, false AS condeferred, true AS convalidated, table_oid AS conrelid,
+        0::BIGINT AS contypid, index_oid AS conindid, 0::BIGINT AS conparentid, 0::BIGINT AS confrelid,
+        ' ' AS confupdtype, ' ' AS confdeltype, ' ' AS confmatchtype,
+        true AS conislocal, 0 AS coninhcount, true AS connoinherit, attnums AS conkey,
         NULL::SMALLINT[] AS confkey, NULL::BIGINT[] AS conpfeqop, NULL::BIGINT[] AS conppeqop, NULL::BIGINT[] AS conffeqop,
         NULL::SMALLINT[] AS confdelsetcols, NULL::BIGINT[] AS conexclop, NULL::VARCHAR AS conbin
-    WHERE false;
+    FROM memory.pgcompat.mart_keys;
+-- Catalogs of features the marts do not use: empty, with PostgreSQL's columns.
 CREATE VIEW memory.pgcompat.pg_shdescription AS
     SELECT NULL::BIGINT AS objoid, NULL::BIGINT AS classoid, NULL::VARCHAR AS description
     WHERE false;

@@ -217,3 +217,31 @@ func TestRegCasts(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysAndDescriptions: each mart's key (from _version.json) is its
+// primary key in the catalog, and the README's meanings of the marts and
+// their columns are their comments, as psql's \d+ shows them.
+func TestKeysAndDescriptions(t *testing.T) {
+	ts := startServer(t)
+	out, err := runPsql(t, ts, "sslmode=disable", `\d+ rfm
+\dt+
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'segment_summary'::regclass;
+SELECT table_name, column_name, ordinal_position FROM information_schema.key_column_usage ORDER BY 1, 3;
+`)
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	docs := readmeDocs()
+	for _, want := range []string{
+		`"rfm_pkey" PRIMARY KEY, btree (customer_id)`,
+		docs.columns["rfm"]["r_score"],
+		docs.columns["rfm"]["customer_id"],
+		docs.tables["rfm"],
+		"segment_summary_pkey | PRIMARY KEY (segment)",
+		"rfm             | customer_id |                1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("psql output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/template"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/custmart/custmart/warehouse/publish"
 )
 
 // An engine is one published version, opened for serving: an in-memory DuckDB
@@ -59,7 +62,13 @@ type engine struct {
 
 // openEngine opens version's marts file for serving.
 func openEngine(ctx context.Context, version, path string, cfg engineConfig) (*engine, error) {
-	setup, err := setupStatements(path, cfg)
+	// A version published without keys (or by a test) has an empty
+	// _version.json or none; its marts then show no keys.
+	var keys map[string][]string
+	if info, err := publish.ReadInfoAt(filepath.Dir(path)); err == nil {
+		keys = info.Keys
+	}
+	setup, err := setupStatements(path, cfg, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -135,9 +144,9 @@ func engineSettings(ctx context.Context, conn *sql.Conn) (map[string]bool, error
 
 // setupStatements renders catalog.sql for one version. The order matters:
 // the file is attached and the catalog built before the lock-down.
-func setupStatements(path string, cfg engineConfig) ([]string, error) {
+func setupStatements(path string, cfg engineConfig, keys map[string][]string) ([]string, error) {
 	var buf bytes.Buffer
-	if err := catalogTemplate.Execute(&buf, newCatalogData(path, cfg)); err != nil {
+	if err := catalogTemplate.Execute(&buf, newCatalogData(path, cfg, keys)); err != nil {
 		return nil, fmt.Errorf("render catalog.sql: %w", err)
 	}
 	var out []string

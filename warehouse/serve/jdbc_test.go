@@ -10,7 +10,8 @@ import (
 const jdbcDriver = "/usr/share/java/postgresql.jar"
 
 // TestJDBCMetadata: the PostgreSQL JDBC driver, which Tableau and DBeaver
-// browse schemas with, lists the marts' tables, columns and keys.
+// browse schemas with, lists the marts' tables, columns, keys and their
+// descriptions.
 func TestJDBCMetadata(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles and runs a JDBC client program; make test runs it")
@@ -50,7 +51,10 @@ func TestJDBCMetadata(t *testing.T) {
 		"table":   "customer_value\tTABLE|rfm\tTABLE|segment_summary\tTABLE",
 		"column": "customer_id\tvarchar\t12\t1|r_score\tint2\t5\t2|f_score\tint2\t5\t3|" +
 			"m_score\tint2\t5\t4|rfm_segment\tvarchar\t12\t5",
-		"count": duckQuery(t, ts.pub.path, "SELECT count(*)::VARCHAR FROM rfm")[0][0].(string),
+		"count":         duckQuery(t, ts.pub.path, "SELECT count(*)::VARCHAR FROM rfm")[0][0].(string),
+		"pk":            "customer_id\t1\trfm_pkey",
+		"remarks":       readmeDocs().columns["rfm"]["r_score"],
+		"table remarks": readmeDocs().tables["rfm"],
 	}
 	for call, w := range want {
 		if g := strings.Join(got[call], "|"); g != w {

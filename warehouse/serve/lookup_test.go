@@ -284,16 +284,17 @@ func TestPointLookupsFromRowIndex(t *testing.T) {
 func TestDamagedRowIndexIsRebuilt(t *testing.T) {
 	lookupDir := filepath.Join(t.TempDir(), "lookup")
 	dataDir := t.TempDir()
-	path := publishKeyed(t, dataDir, "v1", 200, 1)
-	if err := os.MkdirAll(filepath.Join(lookupDir, "v1"), 0o755); err != nil {
+	// v2: the server starts on its own v1 and must switch to this one.
+	path := publishKeyed(t, dataDir, "v2", 200, 1)
+	if err := os.MkdirAll(filepath.Join(lookupDir, "v2"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	damaged := append(append([]byte{}, rowIndexMagic...), make([]byte, 100)...)
-	if err := os.WriteFile(filepath.Join(lookupDir, "v1", "customer_value.rows"), damaged, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(lookupDir, "v2", "customer_value.rows"), damaged, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ts := startServer(t, func(o *Options) { o.LookupDir = lookupDir })
-	ts.pub.set("v1", path)
+	ts.pub.set("v2", path)
 	conn := ts.connect(t)
 	execParams(t, conn.PgConn(), "SELECT 1", nil, 0)
 	eng := waitForIndexes(t, ts, "customer_value")

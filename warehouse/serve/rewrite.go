@@ -3,6 +3,7 @@ package serve
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,22 +61,25 @@ func regTextCast(toks []token, typ int, b *strings.Builder) int {
 
 // infoSchemaViews are the information_schema views emulated over the marts
 // with PostgreSQL's type names; the others are DuckDB's.
-var infoSchemaViews = map[string]bool{"tables": true, "columns": true, "schemata": true, "views": true}
+var infoSchemaViews = map[string]bool{"tables": true, "columns": true, "schemata": true, "views": true,
+	"table_constraints": true, "key_column_usage": true}
 
 // rewriteForEngine adapts a statement to DuckDB, token by token, so nothing
 // inside string literals or quoted identifiers changes:
 //   - pg_catalog.x becomes x, which resolves to the emulation in the
 //     compatibility schema first and to DuckDB's pg_catalog otherwise;
-//   - information_schema.columns (tables, schemata, views) becomes
-//     information_schema_columns, the emulation over the marts;
+//   - information_schema.columns (tables, schemata, views, table_constraints,
+//     key_column_usage) becomes information_schema_columns, the emulation
+//     over the marts;
 //   - OPERATOR(pg_catalog.~) becomes ~, COLLATE clauses are dropped;
 //   - x ~ 'pattern' matches anywhere, as in PostgreSQL;
 //   - 'name'::regclass looks the table up;
 //   - current_user, current_setting('x') and pg_backend_pid() get the
 //     session's values;
-//   - FROM generate_series(...) s names the column s too.
+//   - FROM generate_series(...) s names the column s too;
+//   - x = ANY(array) becomes list_contains(array, x).
 func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
-	toks := stripQualifiers(st.tokens)
+	toks := anyOfArrays(stripQualifiers(st.tokens))
 	var b strings.Builder
 	columnAlias := -1 // the alias of a set-returning function, which also names its column
 	closeAt := -1     // the end of a function call made a subquery
@@ -380,6 +384,67 @@ func stripQualifiers(toks []token) []token {
 		out = append(out, t)
 	}
 	return out
+}
+
+// anyOfArrays turns x = ANY(array) into list_contains(array, x), for an x
+// that is a column, literal or parameter: DuckDB runs = ANY as a subquery,
+// which it cannot put in the condition of an outer join (SQLAlchemy's
+// get_indexes joins pg_attribute ON a.attnum = ANY(ix.indkey)).
+func anyOfArrays(toks []token) []token {
+	out := make([]token, 0, len(toks))
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		anyWord := nextWord(toks, i)
+		if !t.is("=") || anyWord < 0 || !toks[anyWord].is("ANY") {
+			out = append(out, t)
+			continue
+		}
+		open := nextWord(toks, anyWord)
+		if open < 0 || !toks[open].is("(") {
+			out = append(out, t)
+			continue
+		}
+		first, closing := nextWord(toks, open), closingParen(toks, open)
+		start := operandStart(out)
+		if closing < 0 || first < 0 || start < 0 || toks[first].is("SELECT") || toks[first].is("WITH") || toks[first].is("VALUES") {
+			out = append(out, t)
+			continue
+		}
+		operand := slices.Clone(out[start:])
+		for operand[len(operand)-1].kind == tokSpace {
+			operand = operand[:len(operand)-1]
+		}
+		out = append(out[:start], token{kind: tokIdent, text: "list_contains"}, token{kind: tokPunct, text: "("})
+		out = append(out, toks[open+1:closing]...)
+		out = append(out, token{kind: tokPunct, text: ","}, token{kind: tokSpace, text: " "})
+		out = append(out, operand...)
+		out = append(out, token{kind: tokPunct, text: ")"})
+		i = closing
+	}
+	return out
+}
+
+// operandStart returns where the operand that ends toks starts: a
+// qualified name, a literal or a parameter, followed by spaces; or -1.
+func operandStart(toks []token) int {
+	j := len(toks) - 1
+	for j >= 0 && toks[j].kind == tokSpace {
+		j--
+	}
+	if j < 0 {
+		return -1
+	}
+	switch toks[j].kind {
+	case tokString, tokNumber, tokParam:
+		return j
+	case tokIdent, tokQuotedIdent:
+	default:
+		return -1
+	}
+	for j >= 2 && toks[j-1].is(".") && (toks[j-2].kind == tokIdent || toks[j-2].kind == tokQuotedIdent) {
+		j -= 2
+	}
+	return j
 }
 
 func nextWord(toks []token, i int) int {

@@ -27,7 +27,8 @@ const (
 )
 
 // publishVersion writes a marts version the way the publisher does:
-// <dataDir>/marts/<version>/marts.duckdb plus one Parquet file per table.
+// <dataDir>/marts/<version>/marts.duckdb plus one Parquet file per table,
+// and the marts' keys in _version.json.
 // seed makes versions differ in size and values.
 func publishVersion(t testing.TB, dataDir, version string, customers, seed int) string {
 	t.Helper()
@@ -70,6 +71,8 @@ func publishVersion(t testing.TB, dataDir, version string, customers, seed int) 
 			t.Fatalf("publish %s: %v\n%s", version, err, q)
 		}
 	}
+	byCustomer := []string{"customer_id"}
+	declareKeys(t, dir, map[string][]string{"customer_value": byCustomer, "rfm": byCustomer, "segment_summary": {"segment"}})
 	return path
 }
 

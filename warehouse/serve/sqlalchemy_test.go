@@ -36,8 +36,13 @@ func TestSQLAlchemyReflection(t *testing.T) {
 		PK      struct {
 			Cols []string `json:"constrained_columns"`
 		} `json:"pk"`
-		FKs   []any `json:"fks"`
-		Frame struct {
+		FKs     []any `json:"fks"`
+		Comment struct {
+			Text string `json:"text"`
+		} `json:"comment"`
+		Indexes []any `json:"indexes"`
+		Unique  []any `json:"unique"`
+		Frame   struct {
 			Columns []string `json:"columns"`
 			Dtypes  []string `json:"dtypes"`
 			Rows    [][]any  `json:"rows"`
@@ -60,6 +65,16 @@ func TestSQLAlchemyReflection(t *testing.T) {
 		if g := fmt.Sprint(got.Columns[table]); g != want {
 			t.Errorf("%s columns %s, want %s", table, g, want)
 		}
+	}
+	if fmt.Sprint(got.PK.Cols) != "[customer_id]" {
+		t.Errorf("primary key of rfm %v, want [customer_id]", got.PK.Cols)
+	}
+	if got.Comment.Text != readmeDocs().tables["rfm"] {
+		t.Errorf("comment of rfm %q, want the README's %q", got.Comment.Text, readmeDocs().tables["rfm"])
+	}
+	// The primary key is rfm's only index, and get_indexes leaves it out.
+	if len(got.Indexes) != 0 || len(got.Unique) != 0 {
+		t.Errorf("indexes %v, unique constraints %v: rfm has only its primary key", got.Indexes, got.Unique)
 	}
 	if len(got.FKs) != 0 {
 		t.Errorf("foreign keys %v: the marts have none", got.FKs)

@@ -130,6 +130,10 @@ func TestRewriteForEngine(t *testing.T) {
 	}}
 	cases := []struct{ in, want string }{
 		{"SELECT * FROM pg_catalog.pg_class c", "SELECT * FROM pg_class c"},
+		{"LEFT JOIN pg_attribute a ON t.oid = a.attrelid AND a.attnum = ANY(ix.indkey)",
+			"LEFT JOIN pg_attribute a ON t.oid = a.attrelid AND list_contains(ix.indkey, a.attnum)"},
+		{"WHERE $1 = ANY (current_schemas(false)) AND x = ANY(SELECT y FROM t) AND f(x) = ANY(l)",
+			"WHERE list_contains(current_schemas(false), $1) AND x = ANY(SELECT y FROM t) AND f(x) = ANY(l)"},
 		{"SELECT 'pg_catalog.pg_class'", "SELECT 'pg_catalog.pg_class'"},
 		{"WHERE c.relname OPERATOR(pg_catalog.~) '^(x)$' COLLATE pg_catalog.default",
 			"WHERE c.relname  ~ '(?s).*(?:^(x)$).*' "},

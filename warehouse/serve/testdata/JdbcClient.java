@@ -16,7 +16,9 @@ public class JdbcClient {
             print("schema", md.getSchemas(), "TABLE_SCHEM");
             print("table", md.getTables(null, "main", "%", new String[] {"TABLE", "VIEW"}), "TABLE_NAME", "TABLE_TYPE");
             print("column", md.getColumns(null, "main", "rfm", "%"), "COLUMN_NAME", "TYPE_NAME", "DATA_TYPE", "ORDINAL_POSITION");
-            print("pk", md.getPrimaryKeys(null, "main", "rfm"), "COLUMN_NAME");
+            print("pk", md.getPrimaryKeys(null, "main", "rfm"), "COLUMN_NAME", "KEY_SEQ", "PK_NAME");
+            print("remarks", md.getColumns(null, "main", "rfm", "r_score"), "REMARKS");
+            print("table remarks", md.getTables(null, "main", "rfm", null), "REMARKS");
             try (Statement st = conn.createStatement();
                  ResultSet rs = st.executeQuery("SELECT count(*) FROM rfm")) {
                 rs.next();

@@ -22,6 +22,8 @@ def main():
         "pk": insp.get_pk_constraint("rfm"),
         "fks": insp.get_foreign_keys("rfm"),
         "comment": insp.get_table_comment("rfm"),
+        "indexes": insp.get_indexes("rfm"),
+        "unique": insp.get_unique_constraints("rfm"),
     }
     with engine.connect() as conn:
         df = pandas.read_sql("SELECT segment, customers FROM segment_summary ORDER BY segment", conn)
