@@ -172,16 +172,11 @@ func (in *Ingester) Ingest(ctx context.Context, sources []config.Source) (Report
 			return report, err
 		}
 	}
-	scratch, err := in.scratchDir()
+	scratch, db, err := in.start(ctx)
 	if err != nil {
 		return report, err
 	}
-	defer os.RemoveAll(scratch)
-	db, err := in.openEngine(ctx, scratch)
-	if err != nil {
-		return report, err
-	}
-	defer db.Close()
+	defer in.stop(scratch, db)
 	progress := newTracker(ctx)
 	for _, src := range sources {
 		var results []FileResult
@@ -245,6 +240,26 @@ func FailureSummary(failed []FileResult) []string {
 		out = append(out, fmt.Sprintf("%d files mostly %s (%d such rows); for example: %s", g.files, reason, g.rows, g.example))
 	}
 	return append(out, "every file and its reasons: the ingest_log and quarantine marts, or the log's \"ingest file\" lines")
+}
+
+// start makes the scratch directory and opens the engine in it; stop
+// closes and removes both.
+func (in *Ingester) start(ctx context.Context) (string, *sql.DB, error) {
+	scratch, err := in.scratchDir()
+	if err != nil {
+		return "", nil, err
+	}
+	db, err := in.openEngine(ctx, scratch)
+	if err != nil {
+		os.RemoveAll(scratch)
+		return "", nil, err
+	}
+	return scratch, db, nil
+}
+
+func (in *Ingester) stop(scratch string, db *sql.DB) {
+	db.Close()
+	os.RemoveAll(scratch)
 }
 
 // scratchDir is where batches are staged: lake/_staging, or for a dry run a

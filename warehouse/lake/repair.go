@@ -42,16 +42,11 @@ func (in *Ingester) Repair(ctx context.Context, sources []config.Source) (Report
 	if err := Recover(in.Layout); err != nil {
 		return report, err
 	}
-	scratch, err := in.scratchDir()
+	scratch, db, err := in.start(ctx)
 	if err != nil {
 		return report, err
 	}
-	defer os.RemoveAll(scratch)
-	db, err := in.openEngine(ctx, scratch)
-	if err != nil {
-		return report, err
-	}
-	defer db.Close()
+	defer in.stop(scratch, db)
 	conn, err := in.conn(ctx, db)
 	if err != nil {
 		return report, err
