@@ -116,11 +116,15 @@ func minimize(ctx context.Context, f objective, start []float64) ([]float64, Fit
 		// climbs slowly towards the boundary (a -> infinity and b -> 0 with
 		// a/b fixed, say), where the gradient is small too: the curvature
 		// tells them apart.
-		fit.Status = StatusConverged
 		if flat(c, theta) {
 			fit.Status = StatusBoundary
 			fit.Detail += "; the likelihood is flat along a direction that leads to the boundary: the data do not identify the model"
+			break
 		}
+		// The optimiser's own message ("linesearch failed") would contradict
+		// the status in the log.
+		fit.Status = StatusConverged
+		fit.Detail = fmt.Sprintf("converged to within rounding: the likelihood stopped improving with the gradient at %.2g, within %g", gradNorm, convergedGradTol)
 	}
 	return theta, fit, nil
 }
