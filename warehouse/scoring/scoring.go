@@ -69,9 +69,13 @@ func setVariables(ctx context.Context, conn *sql.Conn, env transform.Env) error 
 }
 
 // registerFunctions installs the clv scalar functions (bgnbd_p_alive, ...)
-// that customer_value and clv_validation score with.
+// and the vectorised closed forms (bgnbd_p_alive_closed, ...) that
+// customer_value and clv_validation score with.
 func registerFunctions(ctx context.Context, conn *sql.Conn, _ transform.Env) error {
-	return clv.RegisterUDFs(ctx, conn)
+	if err := clv.RegisterUDFs(ctx, conn); err != nil {
+		return err
+	}
+	return clv.RegisterClosedForms(ctx, conn)
 }
 
 // calibrationEnd is the last day of the data the models are fitted on: the
