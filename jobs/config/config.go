@@ -24,7 +24,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
-	"github.com/custmart/custmart/jobs/dag"
+	"github.com/custmart/custmart/internal/dag"
 )
 
 // CurrentVersion is the only configuration version this binary reads.

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/custmart/custmart/internal/dag"
 	"github.com/custmart/custmart/jobs"
-	"github.com/custmart/custmart/jobs/dag"
 	"github.com/custmart/custmart/warehouse"
 )
 

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custmart/custmart/internal/dag"
 	"github.com/custmart/custmart/jobs/config"
-	"github.com/custmart/custmart/jobs/dag"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"

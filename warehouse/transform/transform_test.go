@@ -12,8 +12,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/custmart/custmart/internal/dag"
 	"github.com/custmart/custmart/jobs/config"
-	"github.com/custmart/custmart/jobs/dag"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
