@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/internal/dag"
-	"github.com/custmart/custmart/jobs/config"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
@@ -27,7 +26,7 @@ import (
 
 // Env is what a Go model or a setup hook gets besides its connection.
 type Env struct {
-	Config *config.Config
+	Params Params
 	AsOf   time.Time
 	Layout warehouse.Layout
 	Logger *slog.Logger
@@ -44,7 +43,8 @@ type Hook func(ctx context.Context, conn *sql.Conn, env Env) error
 // Runner builds the warehouse. The caller holds the writer lock.
 type Runner struct {
 	Layout   warehouse.Layout
-	Config   *config.Config
+	Engine   warehouse.Engine
+	Params   Params
 	AsOf     time.Time
 	Logger   *slog.Logger
 	Models   []models.Model // nil: the embedded models
@@ -126,7 +126,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	db, err := warehouse.Open(ctx, r.Layout.WarehouseDB(), warehouse.EngineFor(r.Config.Warehouse))
+	db, err := warehouse.Open(ctx, r.Layout.WarehouseDB(), r.Engine)
 	if err != nil {
 		return res, err
 	}
@@ -181,8 +181,8 @@ func plan(ms []models.Model) ([]string, map[string]models.Model, error) {
 }
 
 func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName map[string]models.Model, res *Result) error {
-	env := Env{Config: r.Config, AsOf: r.AsOf, Layout: r.Layout, Logger: r.Logger}
-	if err := setup(ctx, conn, r.Config, r.AsOf); err != nil {
+	env := Env{Params: r.Params, AsOf: r.AsOf, Layout: r.Layout, Logger: r.Logger}
+	if err := setup(ctx, conn, r.Params, r.AsOf); err != nil {
 		return err
 	}
 	for _, h := range r.Hooks {
