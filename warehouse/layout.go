@@ -32,7 +32,6 @@ func (l Layout) Lock() string           { return filepath.Join(l.Root, "custmart
 func (l Layout) WarehouseDB() string    { return filepath.Join(l.Root, "warehouse.duckdb") }
 func (l Layout) Lake() string           { return filepath.Join(l.Root, "lake") }
 func (l Layout) Transactions() string   { return filepath.Join(l.Lake(), "transactions") }
-func (l Layout) Quarantine() string     { return filepath.Join(l.Lake(), "quarantine") }
 func (l Layout) Manifest() string       { return filepath.Join(l.Lake(), "_manifest") }
 func (l Layout) Staging() string        { return filepath.Join(l.Lake(), "_staging") }
 func (l Layout) SourceState() string    { return filepath.Join(l.Lake(), "_state") }

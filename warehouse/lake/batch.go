@@ -336,7 +336,7 @@ func (b *batchRun) stageQuarantine(ctx context.Context, conn *sql.Conn, batch *B
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("stage quarantine of batch %s: %w", b.id, err)
 	}
-	batch.Moves = append(batch.Moves, b.move(target, filepath.Join("quarantine", b.id+".parquet")))
+	batch.Moves = append(batch.Moves, b.move(target, filepath.Join(quarantineDir, b.id+".parquet")))
 	return nil
 }
 

@@ -106,11 +106,11 @@ func (e *env) lakeRel() string {
 }
 
 func (e *env) quarantineRel() string {
-	files, _ := filepath.Glob(filepath.Join(e.layout.Quarantine(), "*.parquet"))
+	files, _ := filepath.Glob(quarantineGlob(e.layout))
 	if len(files) == 0 {
 		return "(SELECT NULL::VARCHAR AS file, NULL::BIGINT AS line, NULL::VARCHAR AS raw, NULL::VARCHAR AS reason_code, NULL::VARCHAR AS message WHERE false)"
 	}
-	return "read_parquet(" + warehouse.Quote(filepath.Join(e.layout.Quarantine(), "*.parquet")) + ")"
+	return "read_parquet(" + warehouse.Quote(quarantineGlob(e.layout)) + ")"
 }
 
 // lakeTotals returns the lake's row count and amount total.
@@ -191,4 +191,9 @@ func checkReconciled(t *testing.T, r lake.Report) {
 			t.Errorf("%s: reasons %v add up to %d, quarantined %d", f.File, f.Reasons, reasons, f.RowsQuarantined)
 		}
 	}
+}
+
+// quarantineGlob matches the quarantine files of the lake.
+func quarantineGlob(l warehouse.Layout) string {
+	return filepath.Join(l.Lake(), "quarantine", "*.parquet")
 }

@@ -74,7 +74,7 @@ func TestVerifyAndRepairRestoreTheLake(t *testing.T) {
 	if err := os.Truncate(filepath.Join(e.layout.Lake(), truncated), 100); err != nil {
 		t.Fatal(err)
 	}
-	quarantine, _ := filepath.Glob(filepath.Join(e.layout.Quarantine(), "*.parquet"))
+	quarantine, _ := filepath.Glob(quarantineGlob(e.layout))
 	if len(quarantine) != 1 {
 		t.Fatalf("quarantine files %v", quarantine)
 	}
