@@ -401,18 +401,18 @@ var DefaultSegments = []Rule{
 	{"Lost", Range{1, 2}, Range{1, 2}, Range{1, 2}},
 }
 
-// SampleSource reads the files `custmart fixtures` writes into <data-dir>/inbox.
+// SampleSource reads the files `custmart fixtures` writes into <data-dir>/inbox,
+// whose columns carry the canonical names.
 func SampleSource(dataDir string) Source {
+	columns := map[string]string{}
+	for _, c := range lake.CanonicalColumns {
+		columns[c] = c
+	}
 	return Source{
-		Name:   "sample",
-		Path:   filepath.Join(dataDir, "inbox"),
-		Format: "csv",
-		Columns: map[string]string{
-			"transaction_id": "transaction_id", "order_id": "order_id",
-			"customer_id": "customer_id", "ts": "ts", "amount": "amount",
-			"quantity": "quantity", "unit_price": "unit_price", "currency": "currency",
-			"channel": "channel", "store_id": "store_id", "product_id": "product_id",
-		},
+		Name:                "sample",
+		Path:                filepath.Join(dataDir, "inbox"),
+		Format:              "csv",
+		Columns:             columns,
 		CancellationPattern: "^R",
 	}
 }
