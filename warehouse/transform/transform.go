@@ -40,7 +40,8 @@ type GoModel func(ctx context.Context, conn *sql.Conn, env Env) error
 // Hook prepares a connection before the models run (e.g. registers UDFs).
 type Hook func(ctx context.Context, conn *sql.Conn, env Env) error
 
-// Runner builds the warehouse. The caller holds the writer lock.
+// Runner builds the warehouse. The caller holds the writer lock; Params
+// are valid (Params.Validate).
 type Runner struct {
 	Layout   warehouse.Layout
 	Engine   warehouse.Engine
