@@ -30,8 +30,8 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
-	"github.com/custmart/custmart/internal/dag"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/lake/pgsource"
 	"github.com/custmart/custmart/warehouse/transform"

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/custmart/custmart/internal/dag"
 	"github.com/custmart/custmart/jobs"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
 )
 
 // BackfillRun is one run of a backfill plan.

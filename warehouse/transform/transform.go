@@ -18,9 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custmart/custmart/internal/dag"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
 	"github.com/custmart/custmart/warehouse/lake"
 )
 

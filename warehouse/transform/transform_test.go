@@ -12,10 +12,10 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/custmart/custmart/internal/dag"
 	"github.com/custmart/custmart/jobs/config"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/transform"
 	"github.com/custmart/custmart/warehouse/transform/transformtest"
