@@ -33,7 +33,7 @@ type fitRow struct {
 // with its status; it does not fail the run, because the RFM and historical
 // marts do not depend on it. A cancelled run stops at once.
 func fitModels(ctx context.Context, conn *sql.Conn, env transform.Env) error {
-	m := env.Config.Model
+	m := env.Params
 	all, err := loadHistories(ctx, conn, m.UnitDays(), 0)
 	if err != nil {
 		return err

@@ -46,8 +46,7 @@ SELECT x AS cal_x, round(t_x * 7)::BIGINT AS cal_t_x_days, round("T" * 7)::BIGIN
 FROM read_csv(?)`, summary); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default(t.TempDir())
-	env := transform.Env{Config: cfg, AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	env := transform.Env{Params: config.Default(t.TempDir()).Model.Params(), AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if err := fitModels(ctx, conn, env); err != nil {
 		t.Fatalf("a fit over its budget failed the model: %v", err)
 	}

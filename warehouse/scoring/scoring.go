@@ -40,7 +40,7 @@ func Hooks() []transform.Hook {
 // checkHoldout refuses a holdout that starts after the as-of date: it would
 // be empty, and the calibration period would reach past the data.
 func checkHoldout(_ context.Context, _ *sql.Conn, env transform.Env) error {
-	from := env.Config.Model.HoldoutFrom
+	from := env.Params.HoldoutFrom
 	if from == "" {
 		return nil
 	}
@@ -59,7 +59,7 @@ func checkHoldout(_ context.Context, _ *sql.Conn, env transform.Env) error {
 // ones the transform sets from the model configuration.
 func setVariables(ctx context.Context, conn *sql.Conn, env transform.Env) error {
 	high := 0.7
-	if f := env.Config.Model.Feedback; f != nil {
+	if f := env.Params.Feedback; f != nil {
 		high = f.HighAttitude
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET VARIABLE feedback_high_attitude = %g::DOUBLE", high)); err != nil {
@@ -81,7 +81,7 @@ func registerFunctions(ctx context.Context, conn *sql.Conn, _ transform.Env) err
 // calibrationEnd is the last day of the data the models are fitted on: the
 // day before the holdout, or the as-of date.
 func calibrationEnd(env transform.Env) time.Time {
-	if from, err := time.Parse(time.DateOnly, env.Config.Model.HoldoutFrom); err == nil {
+	if from, err := time.Parse(time.DateOnly, env.Params.HoldoutFrom); err == nil {
 		return from.AddDate(0, 0, -1)
 	}
 	return env.AsOf
