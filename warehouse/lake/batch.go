@@ -779,5 +779,5 @@ func (b *batchRun) logResult(r FileResult) {
 	b.Logger.Log(context.Background(), level, "ingest file",
 		"source", r.Source, "file", r.File, "status", r.Status, "batch", r.BatchID,
 		"rows_read", r.RowsRead, "rows_loaded", r.RowsLoaded,
-		"rows_quarantined", r.RowsQuarantined, "rows_duplicate", r.RowsDuplicate, "message", r.Message)
+		"rows_quarantined", r.RowsQuarantined, "rows_duplicate", r.RowsDuplicate, "unread", r.Unread, "message", r.Message)
 }
