@@ -162,6 +162,14 @@ func TestCDNOWSampleInterface(t *testing.T) {
 	if got[1][0] != "2357" || got[1][1] != "true" {
 		t.Fatalf("rfm over the CDNOW sample: %v, want 2357 customers in several segments", got[1])
 	}
+	// Decimals keep their scale, as psql and DuckDB print them.
+	got = queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT 12.50::DECIMAL(10,2) AS a, 0::DECIMAL(10,2) AS b, -0.05::DECIMAL(10,2) AS c`)
+	if got[1][0] != "12.50" || got[1][1] != "0.00" || got[1][2] != "-0.05" {
+		t.Fatalf("decimals in CSV: %v, want 12.50, 0.00, -0.05", got[1])
+	}
+	if out := mustRun(t, "query", "--config", cfg, "--data-dir", data, "--format", "json", `SELECT 12.50::DECIMAL(10,2) AS a`); !strings.Contains(out, `"a": 12.50`) {
+		t.Fatalf("decimals in JSON must keep their scale:\n%s", out)
+	}
 	// The lake is plain Hive-partitioned Parquet with canonical columns.
 	files, _ := filepath.Glob(filepath.Join(data, "lake", "transactions", "date=1997-*", "*.parquet"))
 	if len(files) == 0 {

@@ -162,7 +162,7 @@ func text(v any) string {
 		}
 		return x.Format("2006-01-02 15:04:05.999999")
 	case duckdb.Decimal:
-		return x.String()
+		return warehouse.DecimalText(x.Value, int(x.Scale))
 	case *big.Int:
 		return x.String()
 	case []any:
@@ -179,7 +179,7 @@ func text(v any) string {
 func jsonValue(v any) any {
 	switch x := v.(type) {
 	case duckdb.Decimal:
-		return json.Number(x.String())
+		return json.Number(warehouse.DecimalText(x.Value, int(x.Scale)))
 	case *big.Int:
 		return json.Number(x.String())
 	case time.Time:

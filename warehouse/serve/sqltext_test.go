@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custmart/custmart/warehouse"
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -302,7 +303,7 @@ func TestAppendDecimal(t *testing.T) {
 		v     int64
 		scale int
 	}{{0, 0}, {5, 2}, {-5, 2}, {12345, 2}, {-12345, 2}, {100, 2}, {7, 0}, {-1, 6}, {math.MinInt64, 3}, {math.MaxInt64, 18}} {
-		want := decimalString(big.NewInt(c.v), c.scale)
+		want := warehouse.DecimalText(big.NewInt(c.v), c.scale)
 		if got := string(appendDecimal([]byte("x"), big.NewInt(c.v), c.scale)); got != "x"+want {
 			t.Errorf("appendDecimal(%d, %d) = %q, want %q", c.v, c.scale, got, "x"+want)
 		}

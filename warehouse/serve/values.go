@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custmart/custmart/warehouse"
 	"github.com/duckdb/duckdb-go/v2"
 )
 
@@ -234,7 +235,7 @@ func appendFloat(buf []byte, f float64, bits int, extraDigits int) []byte {
 // point, the way PostgreSQL prints numeric(p, scale).
 func appendDecimal(buf []byte, v *big.Int, scale int) []byte {
 	if !v.IsInt64() {
-		return append(buf, decimalString(v, scale)...)
+		return append(buf, warehouse.DecimalText(v, scale)...)
 	}
 	n := v.Int64()
 	if n < 0 {
@@ -266,20 +267,6 @@ func absUint64(n int64) uint64 {
 		return uint64(-(n + 1)) + 1
 	}
 	return uint64(n)
-}
-
-func decimalString(v *big.Int, scale int) string {
-	s := new(big.Int).Abs(v).String()
-	if scale > 0 {
-		if len(s) <= scale {
-			s = strings.Repeat("0", scale-len(s)+1) + s
-		}
-		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
-	}
-	if v.Sign() < 0 {
-		s = "-" + s
-	}
-	return s
 }
 
 func appendDate(buf []byte, t time.Time) []byte {
