@@ -42,6 +42,7 @@ type Options struct {
 	ScheduledAt time.Time // the schedule tick the run is for; zero when not scheduled
 	DryRun      bool      // ingest: count and validate, write nothing
 	Repair      bool      // ingest: make the lake match its manifest, reading affected source files again
+	Verify      bool      // ingest: hash every input file, trusting no file identity
 	FullRefresh bool      // transform: rebuild incremental models
 }
 
@@ -136,7 +137,7 @@ func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Ou
 			if err != nil {
 				return err
 			}
-			in := &lake.Ingester{Layout: p.Layout, Engine: engine, AsOf: opts.AsOf, DryRun: opts.DryRun, Logger: p.Logger}
+			in := &lake.Ingester{Layout: p.Layout, Engine: engine, AsOf: opts.AsOf, DryRun: opts.DryRun, Verify: opts.Verify, Logger: p.Logger}
 			ingest := in.Ingest
 			if opts.Repair {
 				ingest = in.Repair

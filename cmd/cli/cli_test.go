@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -235,6 +236,24 @@ func TestInitWritesAValidConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, "run", "--config", path, "--data-dir", filepath.Join(t.TempDir(), "data"), "--as-of", "2024-01-30")
+}
+
+// A second ingest does not read the files it loaded (their size, times and
+// inode are as recorded); --verify reads them all.
+func TestIngestSkipsUnchangedFilesUnlessVerify(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	mustRun(t, "fixtures", "--data-dir", data, "--customers", "30", "--days", "20", "--seed", "3")
+	time.Sleep(1100 * time.Millisecond) // past the racy window of the files just written
+	files, _ := filepath.Glob(filepath.Join(data, "inbox", "*.csv"))
+	mustRun(t, "ingest", "--data-dir", data, "--as-of", "2024-01-20")
+	want := fmt.Sprintf("%d skipped files not read", len(files))
+	if out := mustRun(t, "ingest", "--data-dir", data, "--as-of", "2024-01-20"); !strings.Contains(out, want) {
+		t.Errorf("second ingest lacks %q:\n%s", want, out)
+	}
+	if out := mustRun(t, "ingest", "--data-dir", data, "--as-of", "2024-01-20", "--verify"); strings.Contains(out, "not read") || !strings.Contains(out, "skipped") {
+		t.Errorf("ingest --verify:\n%s", out)
+	}
 }
 
 // A lake file lost after ingest fails the next run, naming the file, while

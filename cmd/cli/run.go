@@ -48,7 +48,7 @@ func (a *app) runCommand() *cobra.Command {
 
 func (a *app) ingestCommand() *cobra.Command {
 	var sources []string
-	var dryRun, repair bool
+	var dryRun, repair, verify bool
 	cmd := &cobra.Command{
 		Use:   "ingest",
 		Short: "Load new input files of the configured sources into the Parquet lake",
@@ -57,11 +57,17 @@ func (a *app) ingestCommand() *cobra.Command {
 With --repair, make the lake match its manifest instead: the source files
 whose rows were in a missing or damaged lake file are read again (each must
 still have the content it was ingested with), and transaction files no batch
-wrote are moved to lake/_set_aside.`,
+wrote are moved to lake/_set_aside.
+
+A file whose path, size, mtime, ctime and inode match its record from the
+last ingest is not read again; with --verify every file is hashed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if repair && dryRun {
 				return fmt.Errorf("--repair and --dry-run cannot be combined")
+			}
+			if repair && verify {
+				return fmt.Errorf("--repair and --verify cannot be combined (a repair hashes every file it reads again)")
 			}
 			ctx := cmd.Context()
 			// A progress bar on a terminal (log lines go around it), else
@@ -82,7 +88,7 @@ wrote are moved to lake/_set_aside.`,
 			} else {
 				ctx = lake.WithProgress(ctx, lake.LogProgress(a.logger, 2*time.Second))
 			}
-			out, err := a.runSteps(ctx, jobs.Options{Steps: []string{"ingest"}, Sources: sources, DryRun: dryRun, Repair: repair})
+			out, err := a.runSteps(ctx, jobs.Options{Steps: []string{"ingest"}, Sources: sources, DryRun: dryRun, Repair: repair, Verify: verify})
 			if bar != nil {
 				bar.Done()
 			}
@@ -97,6 +103,7 @@ wrote are moved to lake/_set_aside.`,
 	cmd.Flags().StringSliceVar(&sources, "source", nil, "ingest only these sources (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and count, write nothing")
 	cmd.Flags().BoolVar(&repair, "repair", false, "re-read the source files of missing or damaged lake files; set aside files no batch wrote")
+	cmd.Flags().BoolVar(&verify, "verify", false, "hash every input file, even those whose size, times and inode match their last ingest")
 	return cmd
 }
 
@@ -195,6 +202,9 @@ func printIngest(w io.Writer, r lake.Report, dryRun, verbose bool) {
 	if len(rows) < len(r.Files) {
 		fmt.Fprintln(w, "(one row per source and status; every file: --verbose, or the ingest_log mart)")
 	}
+	if unread := r.Unread(); unread > 0 {
+		fmt.Fprintf(w, "%d skipped files not read: their size, times and inode match their last ingest (--verify hashes every file)\n", unread)
+	}
 	if !dryRun {
 		return
 	}
@@ -286,8 +296,11 @@ func (a *app) printRunSummary(ctx context.Context, out jobs.Outcome) error {
 	for _, f := range out.Ingest.Files {
 		statuses[f.Status]++
 	}
-	fmt.Fprintf(w, "ingest     %d files (%d loaded, %d already in the lake): %d rows read, %d loaded, %d quarantined, %d duplicate",
-		len(out.Ingest.Files), statuses[lake.FileLoaded], statuses[lake.FileSkipped], read, loaded, quarantined, dup)
+	fmt.Fprintf(w, "ingest     %d files (%d loaded, %d already in the lake", len(out.Ingest.Files), statuses[lake.FileLoaded], statuses[lake.FileSkipped])
+	if unread := out.Ingest.Unread(); unread > 0 {
+		fmt.Fprintf(w, ", %d of them unchanged and not read", unread)
+	}
+	fmt.Fprintf(w, "): %d rows read, %d loaded, %d quarantined, %d duplicate", read, loaded, quarantined, dup)
 	if rejected := out.Ingest.Rejected(); rejected > 0 {
 		fmt.Fprintf(w, ", %d rejected", rejected)
 	}

@@ -250,7 +250,7 @@ func (b *batchRun) finish(ctx context.Context, conn *sql.Conn, m *Manifest) ([]F
 		if err := b.keepOnly(ctx, conn, loaded); err != nil {
 			return nil, err
 		}
-		dups, err := b.removeDuplicates(ctx, conn)
+		dups, err := b.removeDuplicates(ctx, conn, m)
 		if err != nil {
 			return nil, err
 		}
@@ -448,10 +448,14 @@ func (b *batchRun) keepOnly(ctx context.Context, conn *sql.Conn, loaded map[stri
 	return nil
 }
 
-// readableLakeFiles are the lake's transaction files, less those a repair
-// drops unread.
-func (b *batchRun) readableLakeFiles() []string {
-	files, _ := filepath.Glob(b.Layout.TransactionsGlob())
+// lakeFilesOf are the lake's transaction files of the given days, less
+// those a repair drops unread.
+func (b *batchRun) lakeFilesOf(days []string) []string {
+	var files []string
+	for _, d := range days {
+		matches, _ := filepath.Glob(filepath.Join(b.Layout.Transactions(), "date="+d, "*.parquet"))
+		files = append(files, matches...)
+	}
 	return slices.DeleteFunc(files, func(f string) bool {
 		rel, _ := filepath.Rel(b.Layout.Lake(), f)
 		return b.lost[rel]
@@ -462,9 +466,10 @@ func (b *batchRun) readableLakeFiles() []string {
 // was loaded before (this source, any batch, except the rows of files this
 // batch replaces) or appeared earlier in this batch (by file, then line),
 // removes them from the staged files and returns their number per input.
-// Sources without a transaction_id keep identical rows: they are separate
-// purchases.
-func (b *batchRun) removeDuplicates(ctx context.Context, conn *sql.Conn) (map[string]int64, error) {
+// Earlier batches are found through the id index (ids.go): only the days
+// it names for the batch's id hashes are read. Sources without a
+// transaction_id keep identical rows: they are separate purchases.
+func (b *batchRun) removeDuplicates(ctx context.Context, conn *sql.Conn, m *Manifest) (map[string]int64, error) {
 	dups := map[string]int64{}
 	files := b.lakeFiles()
 	if b.src.Columns["transaction_id"] == "" || len(files) == 0 {
@@ -482,7 +487,31 @@ SELECT transaction_id, false AS in_lake FROM %[1]s
 WHERE transaction_id IS NOT NULL AND hash(transaction_id) IN (SELECT h FROM repeated)
 GROUP BY 1 HAVING count(*) > 1`, staged),
 	}
-	if lakeFiles := b.readableLakeFiles(); len(lakeFiles) > 0 {
+	index, err := b.idIndex(ctx, conn, m)
+	if err != nil {
+		return nil, err
+	}
+	var days []string
+	if len(index) > 0 {
+		rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT DISTINCT CAST(day AS VARCHAR) FROM read_parquet(%s) i
+SEMI JOIN (SELECT hash(transaction_id) AS h FROM %s WHERE transaction_id IS NOT NULL) s USING (h) ORDER BY 1`, fileList(index), staged))
+		if err != nil {
+			return nil, fmt.Errorf("find duplicates in the id index: %w", err)
+		}
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			days = append(days, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if lakeFiles := b.lakeFilesOf(days); len(lakeFiles) > 0 {
 		// Rows of the files this batch replaces are on their way out.
 		replaced := []string{"false"}
 		for _, in := range b.inputs {
@@ -660,6 +689,7 @@ func (b *batchRun) commit(ctx context.Context, conn *sql.Conn, m *Manifest, batc
 	if err := m.apply(*batch); err != nil {
 		return fmt.Errorf("apply batch %s (the next ingest or transform completes it): %w", b.id, err)
 	}
+	b.indexCommitted(ctx, conn, m, *batch)
 	return nil
 }
 
@@ -778,5 +808,5 @@ func (b *batchRun) logResult(r FileResult) {
 	b.Logger.Log(context.Background(), level, "ingest file",
 		"source", r.Source, "file", r.File, "status", r.Status, "batch", r.BatchID,
 		"rows_read", r.RowsRead, "rows_loaded", r.RowsLoaded,
-		"rows_quarantined", r.RowsQuarantined, "rows_duplicate", r.RowsDuplicate, "message", r.Message)
+		"rows_quarantined", r.RowsQuarantined, "rows_duplicate", r.RowsDuplicate, "unread", r.Unread, "message", r.Message)
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
@@ -114,6 +115,10 @@ type inputFile struct {
 	// compression is resolved from the magic bytes: none, gzip or zstd.
 	compression string
 	head        []byte // the start of the decompressed content
+	// identity is the file's, taken before it was hashed; unread says the
+	// file was not read at all, its identity matching its inbox record.
+	identity fileIdentity
+	unread   bool
 }
 
 var (
@@ -135,6 +140,12 @@ func scanInput(path string, src Source) (inputFile, error) {
 		return inputFile{}, fmt.Errorf("%s: %w", path, err)
 	}
 	defer f.Close()
+	taken := time.Now()
+	info, err := f.Stat()
+	if err != nil {
+		return inputFile{}, fmt.Errorf("%s: %w", path, err)
+	}
+	identity, _ := identityOf(info, taken)
 	h := sha256.New()
 	raw := make([]byte, headSize)
 	n, err := io.ReadFull(f, raw)
@@ -147,7 +158,7 @@ func scanInput(path string, src Source) (inputFile, error) {
 	if err != nil {
 		return inputFile{}, fmt.Errorf("%s: read: %w", path, err)
 	}
-	in := inputFile{path: path, size: int64(n) + rest, checksum: hex.EncodeToString(h.Sum(nil))}
+	in := inputFile{path: path, size: int64(n) + rest, checksum: hex.EncodeToString(h.Sum(nil)), identity: identity}
 	if in.size == 0 {
 		return in, fmt.Errorf("%s: the file is empty (0 bytes); remove it from the source or fix the export that wrote it", path)
 	}

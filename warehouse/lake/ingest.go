@@ -36,6 +36,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -68,6 +69,9 @@ type FileResult struct {
 	Bytes           int64
 	Reasons         map[string]int64
 	Message         string
+	// Unread says a skipped file was not read: its identity matched its
+	// inbox record.
+	Unread bool
 }
 
 // Report is the outcome of one ingest over several sources.
@@ -103,6 +107,17 @@ func (r Report) Totals() (read, loaded, quarantined, duplicate int64) {
 	return
 }
 
+// Unread counts the files skipped without reading them.
+func (r Report) Unread() int {
+	n := 0
+	for _, f := range r.Files {
+		if f.Unread {
+			n++
+		}
+	}
+	return n
+}
+
 // Failed returns the files that did not load.
 func (r Report) Failed() []FileResult {
 	var out []FileResult
@@ -129,6 +144,10 @@ type Ingester struct {
 	// Now is the clock (nil: time.Now).
 	Now    func() time.Time
 	DryRun bool
+	// Verify hashes every input file, trusting no inbox record: a file
+	// whose content changed under an identity that did not (a restore that
+	// kept the inode and times) is found.
+	Verify bool
 	Logger *slog.Logger
 	// Workers is how many units are read at once (0: Engine.Threads, or the
 	// number of CPUs).
@@ -344,13 +363,29 @@ func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src Source, scr
 			in.Logger.Warn("skipped a path that is not a file", "source", src.Name, "path", s)
 		}
 	}
-	results, err := in.ingestPaths(ctx, db, src, paths, scratch, progress, nil)
+	inbox, err := loadInbox(in.Layout, src.Name)
+	if err != nil && in.Logger != nil {
+		in.Logger.Warn("inbox state", "source", src.Name, "error", err)
+	}
+	if in.Verify {
+		inbox.Files = map[string]knownFile{}
+	}
+	results, err := in.ingestPaths(ctx, db, src, paths, scratch, progress, inboxScan{state: inbox})
 	return results, skipped, err
+}
+
+// inboxScan is how ingestPaths finds an input's content: by its inbox
+// record when state is set (and then updates it), else by hashing it; a
+// repair plan hashes and loads the inputs again in place of their live
+// entries.
+type inboxScan struct {
+	state  *inboxState
+	repair *repairPlan
 }
 
 // ingestPaths loads the given files of a file source as one batch; a repair
 // plan loads them again in place of their live entries.
-func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src Source, paths []string, scratch string, progress *tracker, repair *repairPlan) ([]FileResult, error) {
+func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src Source, paths []string, scratch string, progress *tracker, how inboxScan) ([]FileResult, error) {
 	manifest, err := LoadManifest(in.Layout)
 	if err != nil {
 		return nil, err
@@ -364,15 +399,24 @@ func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src Source, pat
 	}
 	b := in.newBatch(src, scratch, progress)
 	defer b.cleanup()
+	repair := how.repair
 	if repair != nil {
 		b.lost = repair.lost
 	}
+	var known func(string) (inputFile, bool)
+	if how.state != nil {
+		known = func(path string) (inputFile, bool) { return how.state.unchanged(path, byChecksum) }
+	}
 	var results []FileResult
 	inBatch := map[string]string{} // checksum -> input of this batch
-	scans := scanInputs(paths, src, in.workers())
+	scanned := map[string]inputFile{}
+	scans := scanInputs(paths, src, in.workers(), known)
 	for _, path := range paths {
 		s := <-<-scans
 		f, err := s.f, s.err
+		if err == nil {
+			scanned[path] = f
+		}
 		if err != nil {
 			b.early = append(b.early, FileEntry{File: path, Checksum: f.checksum, Size: f.size, Status: StatusFailed, Error: err.Error()})
 			continue
@@ -385,7 +429,7 @@ func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src Source, pat
 			continue
 		}
 		if lf, ok := byChecksum[f.checksum]; ok && !repairing {
-			res.Status, res.BatchID = FileSkipped, lf.BatchID
+			res.Status, res.BatchID, res.Unread = FileSkipped, lf.BatchID, f.unread
 			res.Message = "already ingested in batch " + lf.BatchID
 			b.logResult(res)
 			results = append(results, res)
@@ -424,6 +468,7 @@ func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src Source, pat
 		b.inputs = append(b.inputs, item)
 	}
 	if len(b.inputs) == 0 && len(b.early) == 0 {
+		in.recordInbox(how.state, scanned, results)
 		return results, nil
 	}
 	if len(b.inputs) > 0 {
@@ -443,7 +488,34 @@ func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src Source, pat
 	for _, r := range batchResults {
 		b.logResult(r)
 	}
-	return append(results, batchResults...), err
+	results = append(results, batchResults...)
+	if err == nil {
+		in.recordInbox(how.state, scanned, results)
+	}
+	return results, err
+}
+
+// recordInbox saves, after the batch is committed, the identity and
+// checksum of the files now in the lake (loaded, or found there), so that
+// the next ingest need not read them. A failed save only costs the next
+// ingest a hash of every file.
+func (in *Ingester) recordInbox(state *inboxState, scanned map[string]inputFile, results []FileResult) {
+	if state == nil || in.DryRun {
+		return
+	}
+	next := &inboxState{Source: state.Source, Files: map[string]knownFile{}}
+	for _, r := range results {
+		f, ok := scanned[r.File]
+		if ok && (r.Status == FileLoaded || r.Status == FileSkipped) {
+			next.Files[r.File] = knownFile{fileIdentity: f.identity, Checksum: f.checksum}
+		}
+	}
+	if maps.EqualFunc(next.Files, state.Files, func(a, b knownFile) bool { return a == b }) {
+		return
+	}
+	if err := saveInbox(in.Layout, next); err != nil && in.Logger != nil {
+		in.Logger.Warn("save inbox state; the next ingest hashes every file", "source", state.Source, "error", err)
+	}
 }
 
 type scanned struct {
@@ -452,9 +524,10 @@ type scanned struct {
 }
 
 // scanInputs scans the files, a few at a time (checksumming is all the work
-// before the first unit is read), and returns, in the order of paths, the
+// before the first unit is read), taking those known returns as they are,
+// and returns, in the order of paths, the
 // channel each result arrives on.
-func scanInputs(paths []string, src Source, workers int) <-chan chan scanned {
+func scanInputs(paths []string, src Source, workers int, known func(string) (inputFile, bool)) <-chan chan scanned {
 	pending := make(chan chan scanned, workers)
 	go func() {
 		defer close(pending)
@@ -462,6 +535,12 @@ func scanInputs(paths []string, src Source, workers int) <-chan chan scanned {
 			c := make(chan scanned, 1)
 			pending <- c
 			go func() {
+				if known != nil {
+					if f, ok := known(path); ok {
+						c <- scanned{f, nil}
+						return
+					}
+				}
 				f, err := scanInput(path, src)
 				c <- scanned{f, err}
 			}()

@@ -83,7 +83,7 @@ func (in *Ingester) Repair(ctx context.Context, sources []Source) (Report, error
 				paths = append(paths, p)
 			}
 			slices.Sort(paths)
-			results, err = in.ingestPaths(ctx, db, src, paths, scratch, progress, plan)
+			results, err = in.ingestPaths(ctx, db, src, paths, scratch, progress, inboxScan{repair: plan})
 		}
 		report.Files = append(report.Files, results...)
 		if err != nil {
