@@ -512,6 +512,21 @@ func castParams(sql string, duckTypes map[int]string, null bool) string {
 	return b.String()
 }
 
+// substituteParams writes values[n-1], SQL text, in place of each $n.
+func substituteParams(sql string, values []string) string {
+	var b strings.Builder
+	for _, t := range lex(sql) {
+		if t.kind == tokParam {
+			if n, err := strconv.Atoi(t.text[1:]); err == nil && n >= 1 && n <= len(values) {
+				b.WriteString(values[n-1])
+				continue
+			}
+		}
+		b.WriteString(t.text)
+	}
+	return b.String()
+}
+
 // inlineParams writes bound parameter values into the query as literals.
 // DuckDB plans a query with constants better than one with parameters: it
 // prunes row groups by their min/max and uses an index for a point lookup.
