@@ -523,6 +523,19 @@ CREATE VIEW memory.pgcompat.pg_enum AS
     SELECT NULL::BIGINT AS oid, NULL::BIGINT AS enumtypid, NULL::FLOAT AS enumsortorder, NULL::VARCHAR AS enumlabel
     WHERE false;
 
+-- DuckDB's introspection without the server's file system paths: the marts
+-- file, the paths the lock-down allows, the secret and extension
+-- directories under the server's home (rewrite.go points clients here).
+CREATE VIEW memory.pgcompat.duckdb_databases AS
+    SELECT * REPLACE (NULL::VARCHAR AS path) FROM system.main.duckdb_databases();
+CREATE VIEW memory.pgcompat.pragma_database_list AS
+    SELECT database_oid AS seq, database_name AS name, NULL::VARCHAR AS file
+    FROM system.main.duckdb_databases() WHERE NOT internal;
+CREATE VIEW memory.pgcompat.duckdb_settings AS
+    SELECT * REPLACE (CASE WHEN name SIMILAR TO '.*(directory|directories|path|paths|file|output)' AND value NOT IN ('', '[]')
+        THEN '(hidden)' ELSE value END AS value)
+    FROM system.main.duckdb_settings();
+
 -- 4. Lock-down, last: no file access (read_csv, COPY TO, ATTACH), and no
 -- setting can change any more.
 SET enable_external_access = false;

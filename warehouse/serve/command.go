@@ -26,6 +26,9 @@ const (
 	cmdDeallocate                     // DEALLOCATE name, DEALLOCATE ALL
 	cmdDeclare                        // DECLARE name CURSOR FOR query
 	cmdFetch                          // FETCH [FORWARD] [n | ALL] FROM name
+	cmdMove                           // MOVE [FORWARD] [n | ALL] FROM name: FETCH without the rows
+	cmdPrepare                        // PREPARE name [(type, ...)] AS query
+	cmdExecute                        // EXECUTE name [(value, ...)]
 	cmdCloseCursor                    // CLOSE name, CLOSE ALL
 	cmdNoop                           // accepted and ignored, e.g. SET TRANSACTION, UNLISTEN
 	cmdRefused                        // never runs: writes, file access, engine control
@@ -42,9 +45,10 @@ type command struct {
 	reset bool     // SET ... TO DEFAULT behaves like RESET
 	local bool     // SET LOCAL: until the end of the transaction
 	copy  *copySpec
-	query statement // DECLARE: the cursor's query
-	hold  bool      // DECLARE ... WITH HOLD: the cursor outlives its transaction
-	count int64     // FETCH: rows to fetch; 0 means all
+	query statement   // DECLARE, PREPARE: the query
+	hold  bool        // DECLARE ... WITH HOLD: the cursor outlives its transaction
+	count int64       // FETCH, MOVE: rows to fetch; 0 means all
+	args  []statement // EXECUTE: the parameter values, as SQL expressions
 }
 
 // Statements that would write, grouped by the SQLSTATE a refusal carries.
@@ -61,7 +65,7 @@ var (
 		"VACUUM": true, "ANALYZE": true,
 	}
 	unsupportedKeywords = map[string]bool{
-		"PREPARE": true, "EXECUTE": true, "MOVE": true, "LISTEN": true, "NOTIFY": true, "DO": true,
+		"LISTEN": true, "NOTIFY": true, "DO": true,
 	}
 	// queryKeywords start statements that only read; EXPLAIN may wrap them.
 	queryKeywords = map[string]bool{
@@ -126,8 +130,12 @@ func classify(st statement) command {
 		return command{kind: cmdDeallocate, stmt: st, tag: "DEALLOCATE", param: identValue(st.word(i))}
 	case first == "DECLARE":
 		return classifyDeclare(st)
-	case first == "FETCH":
+	case first == "FETCH", first == "MOVE":
 		return classifyFetch(st)
+	case first == "PREPARE":
+		return classifyPrepare(st)
+	case first == "EXECUTE":
+		return classifyExecute(st)
 	case first == "CLOSE":
 		if st.word(1).is("ALL") {
 			return command{kind: cmdCloseCursor, stmt: st, tag: "CLOSE CURSOR ALL", param: "all"}
@@ -308,9 +316,55 @@ func classifyDeclare(st statement) command {
 	return cmd
 }
 
-// classifyFetch reads FETCH [NEXT | FORWARD [n | ALL] | n | ALL] [FROM | IN] name.
+// classifyPrepare reads PREPARE name [(type, ...)] AS query. The types are
+// read like a Parse message's.
+func classifyPrepare(st statement) command {
+	cmd := command{kind: cmdPrepare, stmt: st, tag: "PREPARE", param: identValue(st.word(1))}
+	i := 2
+	for i < len(st.words) && !st.word(i).is("AS") {
+		i++
+	}
+	if i+1 >= len(st.words) {
+		return refused(st, newError(codeSyntaxError, "syntax error in PREPARE: expected PREPARE name [(type, ...)] AS query"))
+	}
+	cmd.query = innerStatement(st, i+1, len(st.words))
+	return cmd
+}
+
+// classifyExecute reads EXECUTE name [(value, ...)].
+func classifyExecute(st statement) command {
+	cmd := command{kind: cmdExecute, stmt: st, param: identValue(st.word(1))}
+	if !st.word(2).is("(") {
+		return cmd
+	}
+	depth, start := 0, 3
+	for i := 2; i < len(st.words); i++ {
+		switch w := st.word(i); {
+		case w.is("("), w.is("["):
+			depth++
+		case w.is(")"), w.is("]"):
+			depth--
+			if depth == 0 {
+				if i > start {
+					cmd.args = append(cmd.args, innerStatement(st, start, i))
+				}
+				return cmd
+			}
+		case w.is(",") && depth == 1:
+			cmd.args = append(cmd.args, innerStatement(st, start, i))
+			start = i + 1
+		}
+	}
+	return refused(st, newError(codeSyntaxError, "syntax error in EXECUTE: unbalanced parentheses"))
+}
+
+// classifyFetch reads FETCH [NEXT | FORWARD [n | ALL] | n | ALL] [FROM | IN] name,
+// and MOVE with the same arguments.
 func classifyFetch(st statement) command {
 	cmd := command{kind: cmdFetch, stmt: st, count: 1}
+	if st.word(0).is("MOVE") {
+		cmd.kind = cmdMove
+	}
 	i := 1
 	count := func(w token) bool {
 		switch {

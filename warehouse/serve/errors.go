@@ -3,6 +3,9 @@ package serve
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -75,7 +78,7 @@ func (e *pgError) response() *pgproto3.ErrorResponse {
 		SeverityUnlocalized: e.Severity,
 		Code:                e.Code,
 		Message:             e.Message,
-		Detail:              e.Detail,
+		Detail:              hidePaths(e.Detail),
 		Hint:                e.Hint,
 	}
 }
@@ -99,7 +102,7 @@ func asPGError(err error, cause error) *pgError {
 	}
 	var de *duckdb.Error
 	if !errors.As(err, &de) {
-		return newError(codeInternalError, err.Error())
+		return newError(codeInternalError, hidePaths(err.Error()))
 	}
 	return engineError(de)
 }
@@ -121,7 +124,32 @@ func engineError(de *duckdb.Error) *pgError {
 	}
 	msg, _, _ = strings.Cut(msg, "\n")
 	msg = strings.TrimSpace(msg)
-	return newError(engineErrorCode(de.Type, msg), msg)
+	return newError(engineErrorCode(de.Type, msg), hideHome(msg))
+}
+
+// serverHome is the server's home directory, which engine errors name when
+// a client reaches for extensions or secrets (duckdb_extensions()).
+var serverHome, _ = os.UserHomeDir()
+
+// absolutePath is a file system path in a server-made text.
+var absolutePath = regexp.MustCompile(`(^|[\s"'(=])(/[^\s"':,;()]+)+`)
+
+// hidePaths shortens the absolute paths in a text the server made (the
+// details of "no published marts", internal errors) to their last element:
+// clients learn which file, not where the data directory is.
+func hidePaths(msg string) string {
+	return absolutePath.ReplaceAllStringFunc(msg, func(m string) string {
+		i := strings.IndexByte(m, '/')
+		return m[:i] + filepath.Base(m[i:])
+	})
+}
+
+// hideHome writes the server's home directory as ~ in an error text.
+func hideHome(msg string) string {
+	if len(serverHome) < 2 {
+		return msg
+	}
+	return strings.ReplaceAll(msg, strings.TrimSuffix(serverHome, "/")+"/", "~/")
 }
 
 func engineErrorCode(t duckdb.ErrorType, msg string) string {

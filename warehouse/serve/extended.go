@@ -41,6 +41,11 @@ func (s *session) parse(m *pgproto3.Parse) *pgError {
 			if pt, ok := s.portals[cmd.param]; ok {
 				p.columns = pt.columns
 			}
+		case cmdExecute:
+			p = &prepared{cmd: cmd, paramOIDs: m.ParameterOIDs}
+			if target, ok := s.stmts[cmd.param]; ok {
+				p.columns = target.columns
+			}
 		default:
 			p = &prepared{cmd: cmd, paramOIDs: m.ParameterOIDs}
 		}
@@ -105,7 +110,12 @@ func (s *session) describe(m *pgproto3.Describe) *pgError {
 		if !ok {
 			return newError(codeInvalidCursorName, fmt.Sprintf("portal %q does not exist", m.Name))
 		}
-		s.describeRows(pt.stmt.columns, pt.formats)
+		cols := pt.stmt.columns
+		if cols == nil {
+			// A cursor opened by DECLARE: its query has run.
+			cols = pt.columns
+		}
+		s.describeRows(cols, pt.formats)
 	default:
 		return newError(codeProtocolViolation, fmt.Sprintf("invalid DESCRIBE message subtype %d", m.ObjectType))
 	}

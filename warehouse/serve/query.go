@@ -432,6 +432,34 @@ func (s *session) runPortal(pt *portal, maxRows int64, describe bool) *pgError {
 	return nil
 }
 
+// executePortal binds the values of SQL EXECUTE to the prepared statement
+// it names: each value, an SQL expression, takes the place of its $n.
+func (s *session) executePortal(cmd command) (*portal, *pgError) {
+	p, ok := s.stmts[cmd.param]
+	if !ok || p.cmd.kind != cmdQuery {
+		return nil, newError(codeUndefinedPreparedStmt, fmt.Sprintf("prepared statement %q does not exist", cmd.param))
+	}
+	if len(cmd.args) != len(p.paramOIDs) {
+		return nil, newError(codeSyntaxError, fmt.Sprintf("wrong number of parameters for prepared statement %q: expected %d, got %d",
+			cmd.param, len(p.paramOIDs), len(cmd.args)))
+	}
+	values := make([]string, len(cmd.args))
+	for i, a := range cmd.args {
+		text, e := rewriteForEngine(a, s.rewriteContext())
+		if e != nil {
+			return nil, e
+		}
+		values[i] = "(" + text + ")"
+		if i < len(p.casts) && p.casts[i] != "" {
+			values[i] = "CAST(" + values[i] + " AS " + p.casts[i] + ")"
+		}
+	}
+	bound := *p
+	bound.sql = substituteParams(p.sql, values)
+	bound.lookup = nil
+	return &portal{stmt: &bound}, nil
+}
+
 // fetch answers FETCH from a cursor opened by DECLARE.
 func (s *session) fetch(cmd command, describe bool) *pgError {
 	pt, ok := s.portals[cmd.param]
@@ -445,7 +473,12 @@ func (s *session) fetch(cmd command, describe bool) *pgError {
 	if !pt.done {
 		var more bool
 		var e *pgError
-		if sent, more, e = s.sendRows(pt, cmd.count); e != nil {
+		if cmd.kind == cmdMove {
+			sent, more, e = s.skipRows(pt, cmd.count)
+		} else {
+			sent, more, e = s.sendRows(pt, cmd.count)
+		}
+		if e != nil {
 			return e
 		}
 		if !more {
@@ -453,8 +486,29 @@ func (s *session) fetch(cmd command, describe bool) *pgError {
 			pt.done = true
 		}
 	}
-	s.send(&pgproto3.CommandComplete{CommandTag: []byte("FETCH " + strconv.FormatInt(sent, 10))})
+	tag := "FETCH "
+	if cmd.kind == cmdMove {
+		tag = "MOVE "
+	}
+	s.send(&pgproto3.CommandComplete{CommandTag: []byte(tag + strconv.FormatInt(sent, 10))})
 	return nil
+}
+
+// skipRows reads up to maxRows rows (0: all) of the portal's open cursor
+// without sending them, for MOVE, and reports whether rows may remain.
+func (s *session) skipRows(pt *portal, maxRows int64) (skipped int64, more bool, e *pgError) {
+	cur := pt.cur
+	for maxRows <= 0 || skipped < maxRows {
+		if err := cur.rows.Next(cur.values); err != nil {
+			if errors.Is(err, io.EOF) {
+				return skipped, false, nil
+			}
+			return skipped, false, s.failPortal(pt, asPGError(err, context.Cause(cur.ctx)))
+		}
+		cur.count++
+		skipped++
+	}
+	return skipped, true, nil
 }
 
 // sendRows streams up to maxRows rows (0: all) of the portal's open cursor

@@ -345,14 +345,34 @@ func rewriteCurrentSetting(toks []token, open int, rc rewriteContext) (int, stri
 	return 0, "", newError(codeUndefinedObject, fmt.Sprintf("unrecognized configuration parameter %q", name))
 }
 
+// hiddenEngineViews are DuckDB's introspection functions (and views) that
+// show server file system paths; clients get catalog.sql's copies without
+// them, however they qualify the name (system.main., main.).
+var hiddenEngineViews = map[string]string{
+	"duckdb_databases":     compatSchema + ".duckdb_databases",
+	"duckdb_settings":      compatSchema + ".duckdb_settings",
+	"pragma_database_list": compatSchema + ".pragma_database_list",
+}
+
 // stripQualifiers removes pg_catalog. qualifiers, OPERATOR() wrappers and
-// COLLATE clauses, and points information_schema views at the emulation.
+// COLLATE clauses, and points information_schema views and the engine's
+// path-showing functions at the emulation.
 func stripQualifiers(toks []token) []token {
 	out := make([]token, 0, len(toks))
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		next := nextWord(toks, i)
 		switch {
+		case (t.kind == tokIdent || t.kind == tokQuotedIdent) && hiddenEngineViews[strings.ToLower(identValue(t))] != "":
+			out = dropQualifier(out)
+			out = append(out, token{kind: tokIdent, text: hiddenEngineViews[strings.ToLower(identValue(t))]})
+			// duckdb_settings() and the view duckdb_settings read the same.
+			if next >= 0 && toks[next].is("(") {
+				if closing := nextWord(toks, next); closing >= 0 && toks[closing].is(")") {
+					i = closing
+				}
+			}
+			continue
 		case t.kind == tokIdent && strings.EqualFold(t.text, "pg_catalog") && next >= 0 && toks[next].is(".") && !prevIs(toks, i, "."):
 			i = next
 			continue
@@ -392,6 +412,27 @@ func stripQualifiers(toks []token) []token {
 		out = append(out, t)
 	}
 	return out
+}
+
+// dropQualifier removes the qualifier (system.main.) the tokens end with.
+func dropQualifier(out []token) []token {
+	for {
+		j := len(out) - 1
+		for j >= 0 && out[j].kind == tokSpace {
+			j--
+		}
+		if j < 0 || !out[j].is(".") {
+			return out
+		}
+		k := j - 1
+		for k >= 0 && out[k].kind == tokSpace {
+			k--
+		}
+		if k < 0 || out[k].kind != tokIdent && out[k].kind != tokQuotedIdent {
+			return out
+		}
+		out = out[:k]
+	}
 }
 
 // anyOfArrays turns x = ANY(array) into list_contains(array, x), for an x
@@ -504,6 +545,21 @@ func castParams(sql string, duckTypes map[int]string, null bool) string {
 					value = "NULL"
 				}
 				fmt.Fprintf(&b, "CAST(%s AS %s)", value, typ)
+				continue
+			}
+		}
+		b.WriteString(t.text)
+	}
+	return b.String()
+}
+
+// substituteParams writes values[n-1], SQL text, in place of each $n.
+func substituteParams(sql string, values []string) string {
+	var b strings.Builder
+	for _, t := range lex(sql) {
+		if t.kind == tokParam {
+			if n, err := strconv.Atoi(t.text[1:]); err == nil && n >= 1 && n <= len(values) {
+				b.WriteString(values[n-1])
 				continue
 			}
 		}

@@ -517,8 +517,29 @@ func (s *session) runServerCommand(cmd command, describe bool, formats []int16) 
 			return e
 		}
 		s.portals[cmd.param] = pt
-	case cmdFetch:
+	case cmdFetch, cmdMove:
 		return s.fetch(cmd, describe)
+	case cmdPrepare:
+		if _, exists := s.stmts[cmd.param]; exists || cmd.param == "" {
+			return newError(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", cmd.param))
+		}
+		inner := classify(cmd.query)
+		if inner.kind != cmdQuery {
+			return newError(codeFeatureNotSupported, "PREPARE supports queries only")
+		}
+		p, e := s.prepareQuery(inner, nil)
+		if e != nil {
+			return e
+		}
+		s.stmts[cmd.param] = p
+	case cmdExecute:
+		pt, e := s.executePortal(cmd)
+		if e != nil {
+			return e
+		}
+		pt.formats = formats
+		defer pt.close()
+		return s.runPortal(pt, 0, describe)
 	case cmdCloseCursor:
 		if cmd.param == "all" {
 			s.closePortals(true)
