@@ -126,14 +126,14 @@ func ordered(steps []string) []string {
 }
 
 func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Outcome) error {
-	engine := warehouse.EngineFor(p.Config.Warehouse)
+	engine := p.Config.Warehouse.Engine()
 	for _, step := range rec.Steps {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		switch step {
 		case "ingest":
-			sources, err := p.sources(opts.Sources)
+			sources, err := p.Config.LakeSources(opts.Sources...)
 			if err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Ou
 			}
 		case "transform":
 			hooks := append(slices.Clip(p.Hooks), RunsHook)
-			r := &transform.Runner{Layout: p.Layout, Config: p.Config, AsOf: opts.AsOf, Logger: p.Logger,
+			r := &transform.Runner{Layout: p.Layout, Engine: engine, Params: p.Config.Model.Params(), AsOf: opts.AsOf, Logger: p.Logger,
 				Models: p.Models, GoModels: p.GoModels, Hooks: hooks, FullRefresh: opts.FullRefresh}
 			res, err := r.Run(ctx)
 			out.Transform = res
@@ -174,19 +174,4 @@ func (p *Pipeline) steps(ctx context.Context, opts Options, rec *Record, out *Ou
 		}
 	}
 	return nil
-}
-
-func (p *Pipeline) sources(names []string) ([]config.Source, error) {
-	if len(names) == 0 {
-		return p.Config.Sources, nil
-	}
-	var out []config.Source
-	for _, n := range names {
-		s, ok := p.Config.Source(n)
-		if !ok {
-			return nil, fmt.Errorf("source %q is not in the configuration", n)
-		}
-		out = append(out, s)
-	}
-	return out, nil
 }

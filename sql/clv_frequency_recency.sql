@@ -38,7 +38,7 @@ SELECT
     WHEN 'bgnbd' THEN bgnbd_expected_purchases(1, g.frequency, g.recency, g."T", p.r, p.alpha, p.p3, p.p4)
     ELSE pareto_nbd_expected_purchases(1, g.frequency, g.recency, g."T", p.r, p.alpha, p.p3, p.p4) END AS expected_purchases,
   CASE p.model
-    WHEN 'bgnbd' THEN bgnbd_p_alive(g.frequency, g.recency, g."T", p.r, p.alpha, p.p3, p.p4)
+    WHEN 'bgnbd' THEN bgnbd_p_alive_closed(g.frequency, g.recency, g."T", p.r, p.alpha, p.p3, p.p4)
     ELSE pareto_nbd_p_alive(g.frequency, g.recency, g."T", p.r, p.alpha, p.p3, p.p4) END AS p_alive
 FROM grid g, params p
 ORDER BY g.frequency, g.recency_step

@@ -7,18 +7,20 @@
 --   and converged (1 or 0). as_of is the last day of the data the models were fitted on (the day
 --   before model.holdout_from with a holdout), time_unit the unit of alpha, beta and every time
 --   input. used_for_predictions marks the rows customer_value scores with: the configured
---   predictive_model and gamma_gamma, when their fit converged. A fit the data cannot support
---   (no repeat buyers, say) leaves only its customers and converged = 0 rows, and the
---   predictions are NULL.
+--   predictive_model and gamma_gamma, when their fit converged. status is how each model's fit
+--   ended (converged, not_converged, boundary, over_budget or failed), the same on all its rows;
+--   converged = 1 exactly when it is converged. A fit that failed or ran over its time budget
+--   leaves only its customers and converged = 0 rows, and the predictions are NULL.
 -- grain: model x parameter
 -- key: model, parameter
 -- depends_on: clv_inputs
 -- materialized: go
 -- publish: true
--- check: not_null model, parameter, value, as_of, time_unit, used_for_predictions
+-- check: not_null model, parameter, value, as_of, time_unit, used_for_predictions, status
 -- check: unique model, parameter
 -- check: accepted_values model: bgnbd | pareto_nbd | gamma_gamma
 -- check: accepted_values time_unit: days | weeks
+-- check: accepted_values status: converged | not_converged | boundary | over_budget | failed
 -- check: row_count 6
 -- check: sql SELECT * FROM clv_model WHERE isnan(value) OR isinf(value) OR (parameter = 'converged'
---   AND value NOT IN (0, 1))
+--   AND (value NOT IN (0, 1) OR (value = 1) <> (status = 'converged')))

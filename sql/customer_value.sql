@@ -70,13 +70,14 @@ params AS (
   FROM clv_model m, cfg c
   WHERE m.used_for_predictions),
 -- Purchase-model predictions depend on (x, t_x, T) only: score each distinct
--- triple once. discounted_purchases is the predicted CLV of one currency
+-- triple once (BG/NBD P(alive) and the Gamma-Gamma spend as vectorised SQL
+-- closed forms, the rest with Go functions, which need 2F1). discounted_purchases is the predicted CLV of one currency
 -- unit per purchase, so clv_predicted = spend per purchase * it.
 triples AS (SELECT DISTINCT x, t_x, "T" FROM clv_inputs),
 scored AS (
   SELECT t.x, t.t_x, t."T",
     CASE c.model
-      WHEN 'bgnbd' THEN bgnbd_p_alive(t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4)
+      WHEN 'bgnbd' THEN bgnbd_p_alive_closed(t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4)
       ELSE pareto_nbd_p_alive(t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4) END AS p_alive,
     CASE c.model
       WHEN 'bgnbd' THEN bgnbd_expected_purchases(c.horizon, t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4)
@@ -114,7 +115,7 @@ base AS MATERIALIZED (
     p.cycle_days,
     (p.net_revenue / p.orders)::DOUBLE AS avg_amount,
     s.p_alive, s.expected_purchases,
-    gamma_gamma_expected_spend(i.x, i.m, pr.gg_p, pr.gg_q, pr.gg_gamma) AS expected_spend_per_purchase,
+    gamma_gamma_expected_spend_closed(i.x, i.m, pr.gg_p, pr.gg_q, pr.gg_gamma) AS expected_spend_per_purchase,
     s.discounted_purchases,
     date_trunc('month', p.first_purchase)::DATE AS cohort_month,
     ar.retention_rate,

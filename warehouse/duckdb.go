@@ -8,20 +8,15 @@ import (
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
-
-	"github.com/custmart/custmart/jobs/config"
 )
 
-// Engine holds DuckDB settings from the configuration.
+// Engine holds the DuckDB settings of every database custmart opens; the
+// zero value keeps DuckDB's defaults. DuckDB itself refuses a bad value
+// when the database opens, naming the setting.
 type Engine struct {
-	MemoryLimit   string
-	TempDirectory string
-	Threads       int
-}
-
-// EngineFor returns the engine settings of the configuration's warehouse section.
-func EngineFor(w config.Warehouse) Engine {
-	return Engine{MemoryLimit: w.MemoryLimit, TempDirectory: w.TempDirectory, Threads: w.Threads}
+	MemoryLimit   string // e.g. "4GiB"
+	TempDirectory string // where DuckDB spills when memory runs out
+	Threads       int    // 0: one per core
 }
 
 // Open opens a DuckDB database (path "" is in memory) with the engine settings,

@@ -1,6 +1,8 @@
 // Package warehouse owns the data directory: its layout, the DuckDB engine,
 // the writer lock and atomic file writes. Sub-packages hold the lake (ingest),
-// the model runner (transform), publishing and serving.
+// the model runner (transform), publishing and serving. Each takes its own
+// settings types, never the configuration file: that is read at the edge
+// (jobs/config), which maps it onto them.
 package warehouse
 
 import (
@@ -32,7 +34,6 @@ func (l Layout) Lock() string           { return filepath.Join(l.Root, "custmart
 func (l Layout) WarehouseDB() string    { return filepath.Join(l.Root, "warehouse.duckdb") }
 func (l Layout) Lake() string           { return filepath.Join(l.Root, "lake") }
 func (l Layout) Transactions() string   { return filepath.Join(l.Lake(), "transactions") }
-func (l Layout) Quarantine() string     { return filepath.Join(l.Lake(), "quarantine") }
 func (l Layout) Manifest() string       { return filepath.Join(l.Lake(), "_manifest") }
 func (l Layout) Staging() string        { return filepath.Join(l.Lake(), "_staging") }
 func (l Layout) SourceState() string    { return filepath.Join(l.Lake(), "_state") }

@@ -180,7 +180,7 @@ func (a *app) engine() warehouse.Engine {
 	if a.cfg == nil {
 		return warehouse.Engine{}
 	}
-	return warehouse.EngineFor(a.cfg.Warehouse)
+	return a.cfg.Warehouse.Engine()
 }
 
 func (a *app) versionCommand() *cobra.Command {

@@ -23,7 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
-	"github.com/custmart/custmart/internal/pgserver"
+	"github.com/custmart/custmart/fixtures/pgserver"
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/publish"

@@ -3,7 +3,13 @@
 // One file describes the sources, the business parameters of the models, the
 // warehouse engine settings, publishing, the scheduled jobs, and the BI server.
 // Load fills defaults first and validates after, so every error names the
-// field and says what to write instead.
+// field and its line and says what to write instead.
+//
+// The file's shape, its version, its defaults and its messages live here;
+// the settings the engine reads are the warehouse packages' own types
+// (lake.Source, transform.Params, warehouse.Engine), which this package maps
+// the file onto and which check their own values (Validate). The jobs'
+// settings (schedules, retries, alerts) are checked here.
 package config
 
 import (
@@ -24,7 +30,11 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
-	"github.com/custmart/custmart/jobs/dag"
+	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
+	"github.com/custmart/custmart/warehouse/lake"
+	"github.com/custmart/custmart/warehouse/lake/pgsource"
+	"github.com/custmart/custmart/warehouse/transform"
 )
 
 // CurrentVersion is the only configuration version this binary reads.
@@ -55,67 +65,40 @@ type Config struct {
 	Path string `yaml:"-"`
 }
 
-// Source is one feed of raw transactions.
+// Source is a `sources:` entry, the file's form of lake.Source (which
+// documents the fields). Relative paths are relative to the configuration
+// file; pointers tell a value left out from a zero.
 type Source struct {
-	Name string `yaml:"name"`
-	// Path is a file, a glob, or a directory (an inbox of daily drops).
-	// Relative paths are relative to the configuration file.
-	Path   string `yaml:"path"`
-	Format string `yaml:"format"` // csv, jsonl, parquet
-	// Compression of the files: auto (by extension), none, gzip, zstd.
-	Compression string `yaml:"compression"`
-	CSV         CSV    `yaml:"csv"`
-	// Columns maps canonical names (customer_id, ts, amount, ...) to source columns.
-	Columns map[string]string `yaml:"columns"`
-	// Postgres reads a table or query incrementally instead of files.
-	Postgres *Postgres `yaml:"postgres"`
-	// OnChangedFile says what to do when a file changes after it was ingested:
-	// reject (report it, load nothing) or replace (swap its rows in the lake).
-	OnChangedFile string `yaml:"on_changed_file"`
-	// CancellationPattern is a regular expression over order_id marking cancellations.
-	CancellationPattern string `yaml:"cancellation_pattern"`
-	// Currencies, when set, is the allowed set of currency codes.
-	Currencies []string `yaml:"currencies"`
-	// MaxQuarantineShare fails a file whose rejected share exceeds it (0..1).
-	MaxQuarantineShare *float64 `yaml:"max_quarantine_share"`
-	// FutureTolerance accepts timestamps up to this long after the as-of date.
-	FutureTolerance Duration `yaml:"future_tolerance"`
-	// MaxIDLength rejects ids (customer, transaction, order) longer than
-	// this many characters: a value that long is a broken export.
-	MaxIDLength int `yaml:"max_id_length"`
-	// IntegralIDs writes customer ids exported as floats (17850.0) as the
-	// integers they are (17850), so they join with the CRM's own ids.
-	IntegralIDs bool `yaml:"integral_ids"`
-	// MissingCustomerID says what a row without a customer id is:
-	// quarantine (a bad row) or anonymous (a guest checkout, landed with a
-	// NULL customer, counted in sales and kept out of per-customer models).
-	MissingCustomerID string `yaml:"missing_customer_id"`
-	// NotBefore rejects timestamps before this date.
-	NotBefore string `yaml:"not_before"`
+	Name                string            `yaml:"name"`
+	Path                string            `yaml:"path"`
+	Format              string            `yaml:"format"`
+	Compression         string            `yaml:"compression"`
+	CSV                 CSV               `yaml:"csv"`
+	Columns             map[string]string `yaml:"columns"`
+	Postgres            *Postgres         `yaml:"postgres"`
+	OnChangedFile       string            `yaml:"on_changed_file"`
+	CancellationPattern string            `yaml:"cancellation_pattern"`
+	Currencies          []string          `yaml:"currencies"`
+	MaxQuarantineShare  *float64          `yaml:"max_quarantine_share"`
+	FutureTolerance     Duration          `yaml:"future_tolerance"`
+	MaxIDLength         int               `yaml:"max_id_length"`
+	IntegralIDs         bool              `yaml:"integral_ids"`
+	MissingCustomerID   string            `yaml:"missing_customer_id"`
+	NotBefore           string            `yaml:"not_before"`
 }
 
-// Policies for rows without a customer id (Source.MissingCustomerID).
-const (
-	MissingCustomerQuarantine = "quarantine"
-	MissingCustomerAnonymous  = "anonymous"
-)
-
-// CSV holds the options of delimited text files.
+// CSV is a source's `csv:` group, the file's form of lake.CSV.
 type CSV struct {
-	// Delimiter is one character, "\t", or "whitespace" (runs of blanks, as in CDNOW).
-	Delimiter string `yaml:"delimiter"`
-	Header    *bool  `yaml:"header"`
-	// Names names the columns of a file without a header line.
+	Delimiter       string   `yaml:"delimiter"`
+	Header          *bool    `yaml:"header"`
 	Names           []string `yaml:"names"`
 	Quote           string   `yaml:"quote"`
 	DateFormat      string   `yaml:"date_format"`
 	TimestampFormat string   `yaml:"timestamp_format"`
 }
 
-// Postgres is a PostgreSQL source read by a watermark column: each ingest
-// reads the rows whose watermark is above the last one committed, in
-// watermark order, and commits them in batches of about BatchSize rows
-// (rows sharing a watermark value stay in one batch).
+// Postgres is a source's `postgres:` group, the file's form of
+// pgsource.Settings.
 type Postgres struct {
 	DSNEnv    string `yaml:"dsn_env"`
 	Table     string `yaml:"table"`
@@ -124,63 +107,110 @@ type Postgres struct {
 	BatchSize int    `yaml:"batch_size"`
 }
 
-// Model holds the business parameters of the scoring models.
+// Lake returns the source as the lake reads it. The configuration's
+// defaults are filled (Load, Parse and Default fill them).
+func (s Source) Lake() lake.Source {
+	out := lake.Source{
+		Name: s.Name, Path: s.Path, Format: s.Format, Compression: s.Compression,
+		CSV: lake.CSV{
+			Delimiter: s.CSV.Delimiter, Header: *s.CSV.Header, Names: s.CSV.Names, Quote: s.CSV.Quote,
+			DateFormat: s.CSV.DateFormat, TimestampFormat: s.CSV.TimestampFormat,
+		},
+		Columns: s.Columns, OnChangedFile: s.OnChangedFile, CancellationPattern: s.CancellationPattern,
+		Currencies: s.Currencies, MaxQuarantineShare: *s.MaxQuarantineShare, FutureTolerance: s.FutureTolerance.D(),
+		MaxIDLength: s.MaxIDLength, IntegralIDs: s.IntegralIDs, MissingCustomerID: s.MissingCustomerID,
+		NotBefore: s.NotBefore,
+	}
+	if pg := s.Postgres; pg != nil {
+		out.Postgres = &pgsource.Settings{DSNEnv: pg.DSNEnv, Table: pg.Table, Query: pg.Query, Watermark: pg.Watermark, BatchSize: pg.BatchSize}
+	}
+	return out
+}
+
+// LakeSources returns the named sources, in the order given, as the lake
+// reads them; no names means every source, in the order of the file.
+func (c *Config) LakeSources(names ...string) ([]lake.Source, error) {
+	if len(names) == 0 {
+		names = make([]string, len(c.Sources))
+		for i, s := range c.Sources {
+			names[i] = s.Name
+		}
+	}
+	out := make([]lake.Source, 0, len(names))
+	for _, n := range names {
+		s, ok := c.Source(n)
+		if !ok {
+			return nil, fmt.Errorf("source %q is not in the configuration", n)
+		}
+		out = append(out, s.Lake())
+	}
+	return out, nil
+}
+
+// Model is the `model:` section, the file's form of transform.Params (which
+// documents the fields). Relative side-file paths are relative to the
+// configuration file.
 type Model struct {
-	TimeUnit string `yaml:"time_unit"` // days or weeks
-	// Horizon of the predictive CLV in time units; 0 means one year.
+	TimeUnit          string    `yaml:"time_unit"`
 	Horizon           float64   `yaml:"horizon"`
 	MarginRate        float64   `yaml:"margin_rate"`
 	CostPerOrder      float64   `yaml:"cost_per_order"`
 	CostPerCustomerYr float64   `yaml:"cost_per_customer_year"`
 	AcquisitionCost   float64   `yaml:"acquisition_cost"`
-	DiscountRate      float64   `yaml:"discount_rate"` // annual
-	Monetary          string    `yaml:"monetary"`      // sum or mean
+	DiscountRate      float64   `yaml:"discount_rate"`
+	Monetary          string    `yaml:"monetary"`
 	PredictiveModel   string    `yaml:"predictive_model"`
 	Tiers             Tiers     `yaml:"tiers"`
 	RFMSegments       []Rule    `yaml:"rfm_segments"`
 	CycleBands        []float64 `yaml:"cycle_bands"`
 	AmountBands       []float64 `yaml:"amount_bands"`
 	HoldoutFrom       string    `yaml:"holdout_from"`
-	// ComparisonSample is the most customers the purchase model that is not
-	// the predictive one is fitted on, for comparison (a deterministic
-	// sample; default 20000). The predictive model always sees everyone.
-	ComparisonSample int `yaml:"comparison_sample"`
-	// Feedback is an optional survey source (satisfaction, NPS, complaints):
-	// the attitude side of Dick & Basu loyalty. Without it attitude is
-	// reported as unknown, never guessed.
-	Feedback *Feedback `yaml:"feedback"`
-	// CampaignResponse is an optional source of campaign contacts and
-	// responses, for value x responsiveness (Roberts & Paul 1997).
-	CampaignResponse *SideFile `yaml:"campaign_response"`
+	ComparisonSample  int       `yaml:"comparison_sample"`
+	Feedback          *Feedback `yaml:"feedback"`
+	CampaignResponse  *SideFile `yaml:"campaign_response"`
 }
 
-// SideFile is a small file source that the models read with DuckDB when they
-// run (it is not ingested into the lake).
+// SideFile is the file's form of transform.SideFile.
 type SideFile struct {
-	// Path is a file or a glob; relative paths are relative to the configuration file.
-	Path   string `yaml:"path"`
-	Format string `yaml:"format"` // csv (with a header line), jsonl or parquet
-	// Columns maps canonical names to the file's columns.
+	Path    string            `yaml:"path"`
+	Format  string            `yaml:"format"`
 	Columns map[string]string `yaml:"columns"`
 }
 
-// Feedback is survey feedback: one row per answer with customer_id, date,
-// score and scale (the best possible score).
+// Feedback is the `model.feedback:` group, the file's form of transform.Feedback.
 type Feedback struct {
-	SideFile `yaml:",inline"`
-	// Scale is the best possible score when the file has no scale column
-	// (10 for NPS, 5 for a five-point satisfaction survey).
-	Scale float64 `yaml:"scale"`
-	// HighAttitude is the share of the scale from which a score counts as a
-	// favourable attitude (default 0.7).
+	SideFile     `yaml:",inline"`
+	Scale        float64 `yaml:"scale"`
 	HighAttitude float64 `yaml:"high_attitude"`
 }
 
-// Canonical columns of the optional model sources.
-var (
-	FeedbackColumns         = []string{"customer_id", "date", "score", "scale"}
-	CampaignResponseColumns = []string{"customer_id", "campaign_id", "date", "responded"}
-)
+// Params returns the model section as the transform reads it.
+func (m Model) Params() transform.Params {
+	p := transform.Params{
+		TimeUnit: m.TimeUnit, Horizon: m.Horizon, MarginRate: m.MarginRate, CostPerOrder: m.CostPerOrder,
+		CostPerCustomerYr: m.CostPerCustomerYr, AcquisitionCost: m.AcquisitionCost, DiscountRate: m.DiscountRate,
+		Monetary: m.Monetary, PredictiveModel: m.PredictiveModel,
+		Tiers:      transform.Tiers{Platinum: m.Tiers.Platinum, Gold: m.Tiers.Gold, Iron: m.Tiers.Iron},
+		CycleBands: m.CycleBands, AmountBands: m.AmountBands, HoldoutFrom: m.HoldoutFrom,
+		ComparisonSample: m.ComparisonSample,
+	}
+	for _, r := range m.RFMSegments {
+		p.RFMSegments = append(p.RFMSegments, transform.Rule{Segment: r.Segment,
+			R: transform.Range(r.R), F: transform.Range(r.F), M: transform.Range(r.M)})
+	}
+	if f := m.Feedback; f != nil {
+		p.Feedback = &transform.Feedback{SideFile: f.SideFile.params(), Scale: f.Scale, HighAttitude: f.HighAttitude}
+	}
+	if c := m.CampaignResponse; c != nil {
+		side := c.params()
+		p.CampaignResponse = &side
+	}
+	return p
+}
+
+func (s SideFile) params() transform.SideFile {
+	return transform.SideFile{Path: s.Path, Format: s.Format, Columns: s.Columns}
+}
 
 // Tiers are the customer-pyramid cut-offs as shares of customers ranked by CLV.
 type Tiers struct {
@@ -197,7 +227,7 @@ type Rule struct {
 	M       Range  `yaml:"m"`
 }
 
-// Range is an inclusive score range written as [lo, hi] or a single score.
+// Range is an inclusive score range written as [lo, hi], "lo-hi" or a single score.
 type Range [2]int
 
 const rangeHint = `write [lo, hi], "lo-hi" or a single score`
@@ -227,11 +257,16 @@ func (r *Range) UnmarshalYAML(n *yaml.Node) error {
 	return &valueError{fmt.Sprintf("%q is not a score range", n.Value), rangeHint}
 }
 
-// Warehouse holds DuckDB engine settings.
+// Warehouse is the `warehouse:` section, the file's form of warehouse.Engine.
 type Warehouse struct {
 	MemoryLimit   string `yaml:"memory_limit"`
 	TempDirectory string `yaml:"temp_directory"`
 	Threads       int    `yaml:"threads"`
+}
+
+// Engine returns the DuckDB settings of the warehouse section.
+func (w Warehouse) Engine() warehouse.Engine {
+	return warehouse.Engine{MemoryLimit: w.MemoryLimit, TempDirectory: w.TempDirectory, Threads: w.Threads}
 }
 
 // Publish says how many published versions are kept.
@@ -351,12 +386,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// CanonicalColumns lists the transaction schema every source maps to.
-var CanonicalColumns = []string{
-	"transaction_id", "order_id", "customer_id", "ts", "amount", "quantity",
-	"unit_price", "currency", "channel", "store_id", "product_id",
-}
-
 // DefaultSegments is the common 11-segment RFM map of docs/DOMAIN.md §2.
 var DefaultSegments = []Rule{
 	{"Champions", Range{4, 5}, Range{4, 5}, Range{4, 5}},
@@ -372,18 +401,18 @@ var DefaultSegments = []Rule{
 	{"Lost", Range{1, 2}, Range{1, 2}, Range{1, 2}},
 }
 
-// SampleSource reads the files `custmart fixtures` writes into <data-dir>/inbox.
+// SampleSource reads the files `custmart fixtures` writes into <data-dir>/inbox,
+// whose columns carry the canonical names.
 func SampleSource(dataDir string) Source {
+	columns := map[string]string{}
+	for _, c := range lake.CanonicalColumns {
+		columns[c] = c
+	}
 	return Source{
-		Name:   "sample",
-		Path:   filepath.Join(dataDir, "inbox"),
-		Format: "csv",
-		Columns: map[string]string{
-			"transaction_id": "transaction_id", "order_id": "order_id",
-			"customer_id": "customer_id", "ts": "ts", "amount": "amount",
-			"quantity": "quantity", "unit_price": "unit_price", "currency": "currency",
-			"channel": "channel", "store_id": "store_id", "product_id": "product_id",
-		},
+		Name:                "sample",
+		Path:                filepath.Join(dataDir, "inbox"),
+		Format:              "csv",
+		Columns:             columns,
 		CancellationPattern: "^R",
 	}
 }
@@ -517,7 +546,7 @@ func (c *Config) applyDefaults() {
 			s.OnChangedFile = "reject"
 		}
 		if s.MissingCustomerID == "" {
-			s.MissingCustomerID = MissingCustomerQuarantine
+			s.MissingCustomerID = lake.MissingCustomerQuarantine
 		}
 		if s.MaxQuarantineShare == nil {
 			share := 0.05
@@ -552,7 +581,7 @@ func (c *Config) applyDefaults() {
 		m.Feedback.HighAttitude = 0.7
 	}
 	if m.Horizon == 0 {
-		m.Horizon = 365.0 / m.UnitDays()
+		m.Horizon = 365.0 / transform.Params{TimeUnit: m.TimeUnit}.UnitDays()
 	}
 	if m.MarginRate == 0 {
 		m.MarginRate = 0.3
@@ -628,14 +657,6 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// UnitDays is the length of one model time unit in days.
-func (m Model) UnitDays() float64 {
-	if m.TimeUnit == "days" {
-		return 1
-	}
-	return 7
-}
-
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // Validate checks the configuration; the first problem is returned.
@@ -653,12 +674,12 @@ func (c *Config) Validate() error {
 			return fieldErr(at+".name", fmt.Sprintf("source %q is declared twice", s.Name), "give every source its own name")
 		}
 		seen[s.Name] = true
-		if err := s.validate(at); err != nil {
-			return err
+		if err := s.Lake().Validate(); err != nil {
+			return settingErr(at, err)
 		}
 	}
-	if err := c.Model.validate(); err != nil {
-		return err
+	if err := c.Model.Params().Validate(); err != nil {
+		return settingErr("model", err)
 	}
 	if c.Publish.KeepVersions < 1 {
 		return fieldErr("publish.keep_versions", "must keep at least 1 version", "set keep_versions to 1 or more")
@@ -694,191 +715,11 @@ func (s Serve) validate() error {
 	return nil
 }
 
-func (s Source) validate(at string) error {
-	if s.Postgres != nil {
-		if s.Postgres.DSNEnv == "" {
-			return fieldErr(at+".postgres.dsn_env", "missing", "name the environment variable holding the connection string")
-		}
-		if (s.Postgres.Table == "") == (s.Postgres.Query == "") {
-			return fieldErr(at+".postgres", "give exactly one of table or query", "set postgres.table: schema.name or postgres.query: SELECT ...")
-		}
-		if s.Postgres.Watermark == "" {
-			return fieldErr(at+".postgres.watermark", "missing", "name an increasing column such as updated_at or id")
-		}
-		if s.Postgres.BatchSize < 1 {
-			return fieldErr(at+".postgres.batch_size", fmt.Sprintf("%d is not a batch size", s.Postgres.BatchSize), "give the rows per committed batch, e.g. 50000")
-		}
-	} else {
-		if s.Path == "" {
-			return fieldErr(at+".path", "missing", "give a file, a glob such as /drops/*.csv, or an inbox directory")
-		}
-		switch s.Format {
-		case "csv", "jsonl", "parquet":
-		default:
-			return fieldErr(at+".format", fmt.Sprintf("%q is not a format", s.Format), "use csv, jsonl or parquet")
-		}
-	}
-	switch s.Compression {
-	case "auto", "none", "gzip", "zstd":
-	default:
-		return fieldErr(at+".compression", fmt.Sprintf("%q is not a compression", s.Compression), "use auto, none, gzip or zstd")
-	}
-	if d := s.CSV.Delimiter; d != "whitespace" && d != `\t` && len([]rune(d)) != 1 {
-		return fieldErr(at+".csv.delimiter", fmt.Sprintf("%q is not a delimiter", d), `use one character such as "," or ";", "\t", or "whitespace"`)
-	}
-	if !*s.CSV.Header && len(s.CSV.Names) == 0 && s.Format == "csv" {
-		return fieldErr(at+".csv.names", "a file without a header needs column names", "list them: names: [customer_id, date, amount]")
-	}
-	if err := validateColumns(at, s.Columns); err != nil {
-		return err
-	}
-	if s.OnChangedFile != "reject" && s.OnChangedFile != "replace" {
-		return fieldErr(at+".on_changed_file", fmt.Sprintf("%q is not a policy", s.OnChangedFile), "use reject or replace")
-	}
-	if s.MissingCustomerID != MissingCustomerQuarantine && s.MissingCustomerID != MissingCustomerAnonymous {
-		return fieldErr(at+".missing_customer_id", fmt.Sprintf("%q is not a policy", s.MissingCustomerID),
-			"use quarantine (a row without a customer is bad data) or anonymous (guest checkouts)")
-	}
-	if s.CancellationPattern != "" {
-		if _, err := regexp.Compile(s.CancellationPattern); err != nil {
-			return fieldErr(at+".cancellation_pattern", err.Error(), "write a valid regular expression")
-		}
-	}
-	if s.MaxIDLength < 0 {
-		return fieldErr(at+".max_id_length", fmt.Sprintf("%d is negative", s.MaxIDLength), "write a length in characters, e.g. 256")
-	}
-	if share := *s.MaxQuarantineShare; share < 0 || share > 1 {
-		return fieldErr(at+".max_quarantine_share", fmt.Sprintf("%g is not a share", share), "use a number between 0 and 1, e.g. 0.05")
-	}
-	if _, err := time.Parse(time.DateOnly, s.NotBefore); err != nil {
-		return fieldErr(at+".not_before", fmt.Sprintf("%q is not a date", s.NotBefore), "write YYYY-MM-DD")
-	}
-	return nil
-}
-
-func validateColumns(at string, cols map[string]string) error {
-	canonical := map[string]bool{}
-	for _, c := range CanonicalColumns {
-		canonical[c] = true
-	}
-	for k := range cols {
-		if !canonical[k] {
-			return fieldErr(at+".columns."+k, "not a canonical column", "map one of: "+strings.Join(CanonicalColumns, ", "))
-		}
-	}
-	for _, req := range []string{"customer_id", "ts"} {
-		if cols[req] == "" {
-			return fieldErr(at+".columns."+req, "required column is not mapped", fmt.Sprintf("add `%s: <source column>` under columns", req))
-		}
-	}
-	if cols["amount"] == "" && (cols["quantity"] == "" || cols["unit_price"] == "") {
-		return fieldErr(at+".columns.amount", "required column is not mapped", "map amount, or both quantity and unit_price (amount = quantity * unit_price)")
-	}
-	return nil
-}
-
-func (m Model) validate() error {
-	if m.TimeUnit != "days" && m.TimeUnit != "weeks" {
-		return fieldErr("model.time_unit", fmt.Sprintf("%q is not a time unit", m.TimeUnit), "use days or weeks")
-	}
-	if m.Horizon < 0 {
-		return fieldErr("model.horizon", "cannot be negative", "give the prediction horizon in model time units, e.g. 52 for a year in weeks")
-	}
-	if m.MarginRate < 0 || m.MarginRate > 1 {
-		return fieldErr("model.margin_rate", fmt.Sprintf("%g is not a rate", m.MarginRate), "use a share between 0 and 1, e.g. 0.3")
-	}
-	if m.DiscountRate < 0 || m.DiscountRate >= 1 {
-		return fieldErr("model.discount_rate", fmt.Sprintf("%g is not an annual rate", m.DiscountRate), "use an annual rate between 0 and 1, e.g. 0.1")
-	}
-	if m.Monetary != "sum" && m.Monetary != "mean" {
-		return fieldErr("model.monetary", fmt.Sprintf("%q is not a monetary rule", m.Monetary), "use sum or mean")
-	}
-	if m.PredictiveModel != "bgnbd" && m.PredictiveModel != "pareto_nbd" {
-		return fieldErr("model.predictive_model", fmt.Sprintf("%q is not a model", m.PredictiveModel), "use bgnbd or pareto_nbd")
-	}
-	t := m.Tiers
-	if t.Platinum < 0 || t.Gold < 0 || t.Iron < 0 || t.Platinum+t.Gold+t.Iron > 1 {
-		return fieldErr("model.tiers", "shares must be non-negative and sum to at most 1", "e.g. platinum: 0.1, gold: 0.2, iron: 0.4")
-	}
-	for i, r := range m.RFMSegments {
-		at := fmt.Sprintf("model.rfm_segments[%d]", i)
-		if r.Segment == "" {
-			return fieldErr(at+".segment", "missing", "name the segment")
-		}
-		for _, rg := range []Range{r.R, r.F, r.M} {
-			if rg[0] < 1 || rg[1] > 5 || rg[0] > rg[1] {
-				return fieldErr(at, fmt.Sprintf("range %v is not within 1..5", rg), "write scores as [lo, hi] with 1 <= lo <= hi <= 5")
-			}
-		}
-	}
-	for _, bands := range []struct {
-		name string
-		cuts []float64
-	}{{"model.cycle_bands", m.CycleBands}, {"model.amount_bands", m.AmountBands}} {
-		if len(bands.cuts) != 2 || bands.cuts[0] <= 0 || bands.cuts[0] >= bands.cuts[1] || bands.cuts[1] >= 1 {
-			return fieldErr(bands.name, "needs two increasing quantiles between 0 and 1", "e.g. [0.3333, 0.6667] for terciles")
-		}
-	}
-	if m.HoldoutFrom != "" {
-		if _, err := time.Parse(time.DateOnly, m.HoldoutFrom); err != nil {
-			return fieldErr("model.holdout_from", fmt.Sprintf("%q is not a date", m.HoldoutFrom), "write YYYY-MM-DD")
-		}
-	}
-	if m.ComparisonSample < 0 {
-		return fieldErr("model.comparison_sample", "cannot be negative", "give the most customers the comparison model is fitted on, e.g. 20000")
-	}
-	if f := m.Feedback; f != nil {
-		optional := []string{"scale"}
-		if f.Scale == 0 {
-			optional = nil // the scale must come from a column
-		}
-		if err := f.validate("model.feedback", FeedbackColumns, optional); err != nil {
-			return err
-		}
-		if f.Scale < 0 {
-			return fieldErr("model.feedback.scale", fmt.Sprintf("%g is not a scale", f.Scale), "give the best possible score, e.g. 10 for NPS or 5 for a five-point survey")
-		}
-		if f.HighAttitude <= 0 || f.HighAttitude > 1 {
-			return fieldErr("model.feedback.high_attitude", fmt.Sprintf("%g is not a share of the scale", f.HighAttitude), "use a share between 0 and 1, e.g. 0.7")
-		}
-	}
-	if c := m.CampaignResponse; c != nil {
-		if err := c.validate("model.campaign_response", CampaignResponseColumns, nil); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func feedbackFile(f *Feedback) *SideFile {
 	if f == nil {
 		return nil
 	}
 	return &f.SideFile
-}
-
-// validate checks a side file whose canonical columns are want; the ones in
-// optional may be left unmapped.
-func (s SideFile) validate(at string, want, optional []string) error {
-	if s.Path == "" {
-		return fieldErr(at+".path", "missing", "give a file or a glob such as surveys/*.csv")
-	}
-	switch s.Format {
-	case "csv", "jsonl", "parquet":
-	default:
-		return fieldErr(at+".format", fmt.Sprintf("%q is not a format", s.Format), "use csv, jsonl or parquet")
-	}
-	for k := range s.Columns {
-		if !slices.Contains(want, k) {
-			return fieldErr(at+".columns."+k, "not a column of this source", "map some of: "+strings.Join(want, ", "))
-		}
-	}
-	for _, k := range want {
-		if s.Columns[k] == "" && !slices.Contains(optional, k) {
-			return fieldErr(at+".columns."+k, "required column is not mapped", fmt.Sprintf("add `%s: <file column>` under columns", k))
-		}
-	}
-	return nil
 }
 
 // Steps a job may run, in pipeline order.
@@ -1058,4 +899,18 @@ func (e *Error) Error() string {
 
 func fieldErr(field, msg, hint string) error {
 	return &Error{Field: field, Msg: msg, Hint: hint}
+}
+
+// settingErr names a warehouse package's *warehouse.SettingError by its
+// field under the section at, so that Parse can add its line.
+func settingErr(at string, err error) error {
+	var se *warehouse.SettingError
+	if !errors.As(err, &se) {
+		return err
+	}
+	field := at
+	if se.Field != "" {
+		field += "." + se.Field
+	}
+	return fieldErr(field, se.Msg, se.Hint)
 }

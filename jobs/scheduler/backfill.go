@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/jobs"
-	"github.com/custmart/custmart/jobs/dag"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
 )
 
 // BackfillRun is one run of a backfill plan.

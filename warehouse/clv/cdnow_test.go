@@ -128,7 +128,7 @@ func TestCDNOWBGNBD(t *testing.T) {
 	}
 	t.Logf("BG/NBD fit %+v on %d distinct triples: %+v", m, len(data), fit)
 	assertParams(t, "bgnbd", m.Params(), publishedBGNBD.Params())
-	if !fit.Converged {
+	if !fit.Converged() {
 		t.Errorf("fit did not converge: %+v", fit)
 	}
 	if fit.Customers != 2357 {
@@ -168,7 +168,7 @@ func TestCDNOWParetoNBD(t *testing.T) {
 	}
 	t.Logf("Pareto/NBD fit %+v: %+v", m, fit)
 	assertParams(t, "pareto_nbd", m.Params(), publishedParetoNBD.Params())
-	if !fit.Converged {
+	if !fit.Converged() {
 		t.Errorf("fit did not converge: %+v", fit)
 	}
 	if math.Abs(fit.LogLikelihood - -9595.0) > 0.1 {
@@ -190,7 +190,7 @@ func TestCDNOWGammaGamma(t *testing.T) {
 	}
 	t.Logf("Gamma-Gamma fit %+v: %+v", m, fit)
 	assertParams(t, "gamma_gamma", m.Params(), []Param{{"p", 6.25}, {"q", 3.74}, {"gamma", 15.44}})
-	if !fit.Converged || fit.Customers != 946 {
+	if !fit.Converged() || fit.Customers != 946 {
 		t.Errorf("fit = %+v, want converged on 946 customers", fit)
 	}
 }

@@ -36,13 +36,38 @@ type Spend struct {
 
 // Fit reports how a maximum-likelihood fit went.
 type Fit struct {
-	LogLikelihood float64 // total over all customers, at the estimate
-	Iterations    int     // major iterations of the optimiser
-	Evaluations   int     // likelihood evaluations
-	Customers     float64 // total weight of the data
-	Converged     bool    // the gradient vanished at an interior point (no stall, limit or runaway parameter)
-	Status        string  // the optimiser's final status, for logs
+	LogLikelihood float64   // total over all customers, at the estimate
+	Iterations    int       // major iterations of the optimiser
+	Evaluations   int       // likelihood evaluations
+	Customers     float64   // total weight of the data
+	Status        FitStatus // how the fit ended
+	Detail        string    // the optimiser's final status, for logs
 }
+
+// Converged reports whether the gradient vanished at an interior point.
+func (f Fit) Converged() bool { return f.Status == StatusConverged }
+
+// FitStatus says how a fit ended; the values are those of the status column
+// of the clv_model mart.
+type FitStatus string
+
+const (
+	// StatusConverged: the gradient vanished at an interior point.
+	StatusConverged FitStatus = "converged"
+	// StatusNotConverged: the optimiser stopped (iteration limit, a line
+	// search that could not improve) with the gradient not small.
+	StatusNotConverged FitStatus = "not_converged"
+	// StatusBoundary: a parameter ran off below 1e-6 or above 1e6, where the
+	// likelihood still rises towards a limit: the data do not identify the
+	// model (a handful of customers, or an as-of date far past the data).
+	StatusBoundary FitStatus = "boundary"
+	// StatusOverBudget: the fit was abandoned when its time budget (the
+	// deadline of its context) ran out.
+	StatusOverBudget FitStatus = "over_budget"
+	// StatusFailed: no estimate at all (no repeat buyer, no finite
+	// likelihood).
+	StatusFailed FitStatus = "failed"
+)
 
 // Param is one fitted parameter, named as in the literature, lowercase.
 type Param struct {

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -49,7 +48,7 @@ func (in *input) failure() error {
 // duplicates) and committed by writing its manifest record.
 type batchRun struct {
 	*Ingester
-	src       config.Source
+	src       Source
 	id        string
 	stage     string
 	startedAt time.Time
@@ -79,7 +78,7 @@ func (b *batchRun) nextSeq() int {
 }
 
 func (b *batchRun) textHeader() bool {
-	return b.src.Format == "csv" && *b.src.CSV.Header
+	return b.src.Format == "csv" && b.src.CSV.Header
 }
 
 // quoteByte is the quote character that can hide line breaks, 0 for line formats.
@@ -221,10 +220,10 @@ func (b *batchRun) finish(ctx context.Context, conn *sql.Conn, m *Manifest) ([]F
 			e.Status = StatusFailed
 			e.Error = fmt.Sprintf("%s line %d: a quoted value starts on this line and its quote is never closed, so the reader took the rest of the file as one value; nothing was loaded from it. Close or double the quote on that line and ingest again (or set csv.quote of source %s if the file does not quote values)",
 				in.name, unclosedQuote, b.src.Name)
-		case share > *b.src.MaxQuarantineShare:
+		case share > b.src.MaxQuarantineShare:
 			e.Status = StatusFailed
 			e.Error = fmt.Sprintf("%s: %.1f%% of %d lines rejected (%s), over the %.1f%% limit, so nothing was loaded from it; fix the file or the mapping, or raise max_quarantine_share of source %s (`custmart ingest --dry-run` lists the reasons; the rejected rows are in the quarantine mart)",
-				in.name, share*100, e.Lines, formatReasons(e.Reasons), *b.src.MaxQuarantineShare*100, b.src.Name)
+				in.name, share*100, e.Lines, formatReasons(e.Reasons), b.src.MaxQuarantineShare*100, b.src.Name)
 		default:
 			e.Status = StatusLoaded
 			loaded[in.name] = true
@@ -337,7 +336,7 @@ func (b *batchRun) stageQuarantine(ctx context.Context, conn *sql.Conn, batch *B
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("stage quarantine of batch %s: %w", b.id, err)
 	}
-	batch.Moves = append(batch.Moves, b.move(target, filepath.Join("quarantine", b.id+".parquet")))
+	batch.Moves = append(batch.Moves, b.move(target, filepath.Join(quarantineDir, b.id+".parquet")))
 	return nil
 }
 

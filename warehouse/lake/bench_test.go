@@ -159,10 +159,10 @@ func TestBenchChild(t *testing.T) {
 			t.Fatalf("copied %d rows of %d: %v", n, lines, err)
 		}
 	case "custmart":
-		src := config.Default(out).Sources[0]
+		src := config.Default(out).Sources[0].Lake()
 		src.Path = path
 		in := &lake.Ingester{Layout: warehouse.NewLayout(filepath.Join(out, "data")), AsOf: fixtures.DefaultEnd()}
-		report, err := in.Ingest(ctx, []config.Source{src})
+		report, err := in.Ingest(ctx, []lake.Source{src})
 		if err != nil {
 			t.Fatal(err)
 		}

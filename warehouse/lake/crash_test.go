@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
 )
@@ -24,10 +23,10 @@ import (
 const crashEnv = "CUSTMART_LAKE_CRASH_CHILD"
 
 // crashSource is the source the crash test and its child ingest.
-func crashSource(inbox string) config.Source {
-	return config.Source{Name: "crash", Path: inbox, Format: "csv", Compression: "auto",
-		CSV: config.CSV{Delimiter: ",", Header: ptr(true), Quote: `"`}, OnChangedFile: "replace",
-		MaxQuarantineShare: ptr(0.05), FutureTolerance: config.Duration(24 * time.Hour), NotBefore: "2020-01-01",
+func crashSource(inbox string) lake.Source {
+	return lake.Source{Name: "crash", Path: inbox, Format: "csv", Compression: "auto",
+		CSV: lake.CSV{Delimiter: ",", Header: true, Quote: `"`}, OnChangedFile: "replace",
+		MaxQuarantineShare: 0.05, FutureTolerance: 24 * time.Hour, NotBefore: "2020-01-01",
 		Columns: map[string]string{"transaction_id": "id", "customer_id": "customer", "ts": "ts", "amount": "amount"}}
 }
 
@@ -44,7 +43,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	in := crashIngester(filepath.Join(dir, "data"))
 	in.Logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if _, err := in.Ingest(context.Background(), []config.Source{crashSource(filepath.Join(dir, "in"))}); err != nil {
+	if _, err := in.Ingest(context.Background(), []lake.Source{crashSource(filepath.Join(dir, "in"))}); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("INGEST DONE")
@@ -142,7 +141,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	add("a.csv", "A", 3000, 1000)
 	add("b.csv", "B", 3000, 2000)
-	if _, err := crashIngester(data).Ingest(context.Background(), []config.Source{crashSource(inbox)}); err != nil {
+	if _, err := crashIngester(data).Ingest(context.Background(), []lake.Source{crashSource(inbox)}); err != nil {
 		t.Fatal(err)
 	}
 	before := measure(t, data)
@@ -198,7 +197,7 @@ func TestCrashSafety(t *testing.T) {
 			outcomes["finished"]++
 		}
 		// Running again completes the ingest: every row exactly once.
-		if _, err := crashIngester(data).Ingest(context.Background(), []config.Source{crashSource(inbox)}); err != nil {
+		if _, err := crashIngester(data).Ingest(context.Background(), []lake.Source{crashSource(inbox)}); err != nil {
 			t.Fatalf("iteration %d: re-run: %v", i, err)
 		}
 		if got := measure(t, data); got != after {

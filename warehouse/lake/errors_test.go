@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
 )
@@ -148,11 +147,11 @@ func TestNoPermission(t *testing.T) {
 
 func permissionChild() {
 	dir := os.Getenv("CUSTMART_LAKE_PERMISSION_CHILD")
-	src := config.Source{Name: "perm", Path: filepath.Join(dir, "in"), Format: "csv", Compression: "auto",
-		CSV: config.CSV{Delimiter: ",", Header: ptr(true), Quote: `"`}, OnChangedFile: "reject", MaxQuarantineShare: ptr(0.05), NotBefore: "2020-01-01",
+	src := lake.Source{Name: "perm", Path: filepath.Join(dir, "in"), Format: "csv", Compression: "auto",
+		CSV: lake.CSV{Delimiter: ",", Header: true, Quote: `"`}, OnChangedFile: "reject", MaxQuarantineShare: 0.05, NotBefore: "2020-01-01",
 		Columns: map[string]string{"transaction_id": "transaction_id", "customer_id": "customer_id", "ts": "ts", "amount": "amount"}}
 	in := &lake.Ingester{Layout: warehouse.NewLayout(filepath.Join(dir, "data")), AsOf: time.Date(2024, 3, 31, 0, 0, 0, 0, time.UTC)}
-	report, err := in.Ingest(context.Background(), []config.Source{src})
+	report, err := in.Ingest(context.Background(), []lake.Source{src})
 	fmt.Println("ERROR", err)
 	for _, f := range report.Files {
 		if f.Status == lake.FileLoaded {
@@ -162,8 +161,6 @@ func permissionChild() {
 		}
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func must(t testing.TB, err error) {
 	t.Helper()

@@ -19,14 +19,12 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-
-	"github.com/custmart/custmart/jobs/config"
 )
 
 // listFiles expands a source path: a file, a glob, or a directory of drops.
 // It also returns the matched paths it skips, each with why (directories,
 // symlink loops, devices): a drop folder holding them needs a look.
-func listFiles(src config.Source) (paths, skipped []string, err error) {
+func listFiles(src Source) (paths, skipped []string, err error) {
 	if strings.ContainsAny(src.Path, "*?[") {
 		// A glob matches nothing both in an empty drop folder and in one that
 		// is not there (an unmounted share): only the first is a success.
@@ -131,7 +129,7 @@ var (
 
 // scanInput checksums a file and reads the start of its content. Errors name
 // the file and say what to do.
-func scanInput(path string, src config.Source) (inputFile, error) {
+func scanInput(path string, src Source) (inputFile, error) {
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, os.ErrPermission):
@@ -176,7 +174,7 @@ func scanInput(path string, src config.Source) (inputFile, error) {
 	return in, checkFormat(in, src)
 }
 
-func detectCompression(path string, raw []byte, src config.Source) (string, error) {
+func detectCompression(path string, raw []byte, src Source) (string, error) {
 	magic := "none"
 	switch {
 	case bytes.HasPrefix(raw, gzipMagic):
@@ -226,7 +224,7 @@ func decompressor(r io.Reader, compression string) (io.ReadCloser, error) {
 }
 
 // checkFormat catches a file whose content does not match the source's format.
-func checkFormat(in inputFile, src config.Source) error {
+func checkFormat(in inputFile, src Source) error {
 	isParquet := bytes.HasPrefix(in.head, parquetMagic)
 	switch {
 	case src.Format == "parquet" && in.compression != "none":
@@ -261,11 +259,11 @@ func firstLine(p []byte, limit int) string {
 
 // columnNames returns the source columns of a text input: the header line,
 // the configured names, or the keys of its first JSON objects.
-func columnNames(in inputFile, src config.Source) ([]string, error) {
+func columnNames(in inputFile, src Source) ([]string, error) {
 	switch {
 	case src.Format == "jsonl":
 		return jsonKeys(in.head), nil
-	case !*src.CSV.Header:
+	case !src.CSV.Header:
 		return src.CSV.Names, nil
 	}
 	if !bytes.ContainsAny(in.head, "\n") && len(in.head) == headSize {
@@ -300,7 +298,7 @@ func columnNames(in inputFile, src config.Source) ([]string, error) {
 	return fields, nil
 }
 
-func delimiter(src config.Source) string {
+func delimiter(src Source) string {
 	if src.CSV.Delimiter == `\t` {
 		return "\t"
 	}
@@ -361,8 +359,8 @@ func jsonKeys(head []byte) []string {
 
 // checkMapping fails when the source maps a canonical column to a column the
 // input does not have, listing the columns it does have.
-func checkMapping(src config.Source, what string, have []string) error {
-	for _, canon := range config.CanonicalColumns {
+func checkMapping(src Source, what string, have []string) error {
+	for _, canon := range CanonicalColumns {
 		col := src.Columns[canon]
 		if col == "" || slices.Contains(have, col) {
 			continue

@@ -51,18 +51,18 @@ func (e *env) write(name string, content []byte) string {
 
 // source parses one source entry (YAML, indented as a list item under
 // sources:) through the configuration loader, as a user would write it.
-func (e *env) source(entry string) config.Source {
+func (e *env) source(entry string) lake.Source {
 	e.t.Helper()
 	raw := "version: 1\nsources:\n" + entry
 	c, err := config.Parse([]byte(raw), filepath.Join(e.dir, "custmart.yaml"))
 	if err != nil {
 		e.t.Fatalf("config: %v\n%s", err, raw)
 	}
-	return c.Sources[0]
+	return c.Sources[0].Lake()
 }
 
 // shopSource is a CSV source with the canonical column names.
-func (e *env) shopSource(path string, extra string) config.Source {
+func (e *env) shopSource(path string, extra string) lake.Source {
 	return e.source(`  - name: shop
     path: ` + path + `
     columns: {transaction_id: transaction_id, order_id: order_id, customer_id: customer_id, ts: ts, amount: amount, quantity: quantity, unit_price: unit_price, currency: currency}
@@ -71,13 +71,13 @@ func (e *env) shopSource(path string, extra string) config.Source {
 ` + extra)
 }
 
-func (e *env) ingest(srcs ...config.Source) (lake.Report, error) {
+func (e *env) ingest(srcs ...lake.Source) (lake.Report, error) {
 	e.t.Helper()
 	in := e.in
 	return in.Ingest(context.Background(), srcs)
 }
 
-func (e *env) mustIngest(srcs ...config.Source) lake.Report {
+func (e *env) mustIngest(srcs ...lake.Source) lake.Report {
 	e.t.Helper()
 	r, err := e.ingest(srcs...)
 	if err != nil {
@@ -106,11 +106,11 @@ func (e *env) lakeRel() string {
 }
 
 func (e *env) quarantineRel() string {
-	files, _ := filepath.Glob(filepath.Join(e.layout.Quarantine(), "*.parquet"))
+	files, _ := filepath.Glob(quarantineGlob(e.layout))
 	if len(files) == 0 {
 		return "(SELECT NULL::VARCHAR AS file, NULL::BIGINT AS line, NULL::VARCHAR AS raw, NULL::VARCHAR AS reason_code, NULL::VARCHAR AS message WHERE false)"
 	}
-	return "read_parquet(" + warehouse.Quote(filepath.Join(e.layout.Quarantine(), "*.parquet")) + ")"
+	return "read_parquet(" + warehouse.Quote(quarantineGlob(e.layout)) + ")"
 }
 
 // lakeTotals returns the lake's row count and amount total.
@@ -191,4 +191,9 @@ func checkReconciled(t *testing.T, r lake.Report) {
 			t.Errorf("%s: reasons %v add up to %d, quarantined %d", f.File, f.Reasons, reasons, f.RowsQuarantined)
 		}
 	}
+}
+
+// quarantineGlob matches the quarantine files of the lake.
+func quarantineGlob(l warehouse.Layout) string {
+	return filepath.Join(l.Lake(), "quarantine", "*.parquet")
 }

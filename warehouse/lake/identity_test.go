@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse/lake"
 )
 
@@ -224,7 +223,7 @@ func TestInboxVerifyFindsAChangeTheIdentityHides(t *testing.T) {
 	}
 	verify := e.in
 	verify.Verify = true
-	r, err := verify.Ingest(context.Background(), []config.Source{src})
+	r, err := verify.Ingest(context.Background(), []lake.Source{src})
 	if f := fileResult(t, r, "a.csv"); err == nil || f.Status != lake.FileChanged || f.Unread {
 		t.Errorf("--verify: %s unread=%v %v, want changed", f.Status, f.Unread, err)
 	}
@@ -235,7 +234,7 @@ func TestInboxVerifyFindsAChangeTheIdentityHides(t *testing.T) {
 	if err := os.Remove(filepath.Join(e.layout.Lake(), e.lakeFile("2024-01-06"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.in.Repair(context.Background(), []config.Source{src}); err == nil || !strings.Contains(err.Error(), "a.csv changed since batch") {
+	if _, err := e.in.Repair(context.Background(), []lake.Source{src}); err == nil || !strings.Contains(err.Error(), "a.csv changed since batch") {
 		t.Errorf("repair of a changed file: %v, want a refusal naming a.csv", err)
 	}
 }

@@ -32,7 +32,7 @@ func TestDuplicatesAcrossBatchesThroughTheIDIndex(t *testing.T) {
 	// b.csv repeats A1 (a row of the 6th) on another day, and adds B0.
 	e.write("b.csv", []byte(
 		"transaction_id,order_id,customer_id,ts,amount,quantity,unit_price,currency\n"+
-		"A1,OA1,C1,2024-01-09 10:00:00,2.25,1,2.25,EUR\nB0,OB0,C2,2024-01-09 11:00:00,3.25,1,3.25,EUR\n"))
+			"A1,OA1,C1,2024-01-09 10:00:00,2.25,1,2.25,EUR\nB0,OB0,C2,2024-01-09 11:00:00,3.25,1,3.25,EUR\n"))
 	r := e.mustIngest(src)
 	if f := fileResult(t, r, "b.csv"); f.RowsDuplicate != 1 || f.RowsLoaded != 1 || f.RowsRead != 2 {
 		t.Errorf("b.csv: read %d loaded %d duplicate %d, want 2, 1, 1", f.RowsRead, f.RowsLoaded, f.RowsDuplicate)

@@ -43,7 +43,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -184,7 +183,7 @@ func (in *Ingester) workers() int {
 
 // Ingest loads every input of the given sources that is not in the lake
 // yet. It returns an error when any input failed; the report covers all.
-func (in *Ingester) Ingest(ctx context.Context, sources []config.Source) (Report, error) {
+func (in *Ingester) Ingest(ctx context.Context, sources []Source) (Report, error) {
 	var report Report
 	if !in.DryRun {
 		if err := Recover(in.Layout); err != nil {
@@ -339,7 +338,7 @@ func newBatchID() string {
 	return time.Now().UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(b[:])
 }
 
-func (in *Ingester) newBatch(src config.Source, scratch string, progress *tracker) *batchRun {
+func (in *Ingester) newBatch(src Source, scratch string, progress *tracker) *batchRun {
 	b := &batchRun{Ingester: in, src: src, id: newBatchID(), startedAt: time.Now().UTC(), progress: progress}
 	if in.DryRun {
 		b.stage = filepath.Join(scratch, b.id)
@@ -354,7 +353,7 @@ func (in *Ingester) newBatch(src config.Source, scratch string, progress *tracke
 }
 
 // ingestFiles loads the new files of a file source as one batch.
-func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src config.Source, scratch string, progress *tracker) ([]FileResult, []string, error) {
+func (in *Ingester) ingestFiles(ctx context.Context, db *sql.DB, src Source, scratch string, progress *tracker) ([]FileResult, []string, error) {
 	paths, skipped, err := listFiles(src)
 	if err != nil {
 		return nil, nil, err
@@ -386,7 +385,7 @@ type inboxScan struct {
 
 // ingestPaths loads the given files of a file source as one batch; a repair
 // plan loads them again in place of their live entries.
-func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src config.Source, paths []string, scratch string, progress *tracker, how inboxScan) ([]FileResult, error) {
+func (in *Ingester) ingestPaths(ctx context.Context, db *sql.DB, src Source, paths []string, scratch string, progress *tracker, how inboxScan) ([]FileResult, error) {
 	manifest, err := LoadManifest(in.Layout)
 	if err != nil {
 		return nil, err
@@ -528,7 +527,7 @@ type scanned struct {
 // before the first unit is read), taking those known returns as they are,
 // and returns, in the order of paths, the
 // channel each result arrives on.
-func scanInputs(paths []string, src config.Source, workers int, known func(string) (inputFile, bool)) <-chan chan scanned {
+func scanInputs(paths []string, src Source, workers int, known func(string) (inputFile, bool)) <-chan chan scanned {
 	pending := make(chan chan scanned, workers)
 	go func() {
 		defer close(pending)

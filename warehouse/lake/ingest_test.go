@@ -15,7 +15,7 @@ import (
 	"github.com/custmart/custmart/warehouse/lake"
 )
 
-func cdnowSource(t *testing.T, file string) config.Source {
+func cdnowSource(t *testing.T, file string) lake.Source {
 	t.Helper()
 	path := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", file)
 	if _, err := os.Stat(path); err != nil {
@@ -42,7 +42,7 @@ sources:
 		t.Fatal(err)
 	}
 	c.Sources[0].Path = path
-	return c.Sources[0]
+	return c.Sources[0].Lake()
 }
 
 func TestIngestCDNOWMaster(t *testing.T) {
@@ -54,7 +54,7 @@ func TestIngestCDNOWMaster(t *testing.T) {
 		in.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	src := cdnowSource(t, "CDNOW_master.txt")
-	report, err := in.Ingest(ctx, []config.Source{src})
+	report, err := in.Ingest(ctx, []lake.Source{src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestIngestCDNOWMaster(t *testing.T) {
 		t.Fatalf("lake has %d rows, %d customers, total %s", n, customers, total)
 	}
 	// The same file again changes nothing.
-	report, err = in.Ingest(ctx, []config.Source{src})
+	report, err = in.Ingest(ctx, []lake.Source{src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestIngestCDNOWSample(t *testing.T) {
 	// As of the end of the calibration period: the holdout rows (1998) are
 	// after the as-of date but not in the future, so they land too.
 	in := &lake.Ingester{Layout: layout, AsOf: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)}
-	report, err := in.Ingest(context.Background(), c.Sources)
+	report, err := in.Ingest(context.Background(), []lake.Source{c.Sources[0].Lake()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake/pgsource"
 )
@@ -78,7 +77,7 @@ func currentState(l warehouse.Layout, m *Manifest, source string) (SourceState, 
 // watermark value), and loads each batch like a file: appended to DuckDB in
 // bulk, validated, staged, committed. The watermark is saved after each
 // commit.
-func (in *Ingester) ingestPostgres(ctx context.Context, db *sql.DB, src config.Source, scratch string, progress *tracker) ([]FileResult, error) {
+func (in *Ingester) ingestPostgres(ctx context.Context, db *sql.DB, src Source, scratch string, progress *tracker) ([]FileResult, error) {
 	manifest, err := LoadManifest(in.Layout)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse/lake"
 )
 
@@ -35,7 +34,7 @@ func TestProgressReportsRowsAndBytes(t *testing.T) {
     columns: {transaction_id: transaction_id, customer_id: customer_id, ts: ts, amount: amount}
 `)
 	in := e.in
-	report, err := in.Ingest(ctx, []config.Source{src})
+	report, err := in.Ingest(ctx, []lake.Source{src})
 	if err != nil {
 		t.Fatal(err)
 	}

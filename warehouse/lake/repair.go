@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/custmart/custmart/jobs/config"
 )
 
 // repairPlan is what a repair batch of one source does besides loading its
@@ -37,7 +35,7 @@ func (p *repairPlan) replacing(path string) (LiveFile, bool) {
 // Every affected source file must still be there with the content it had
 // when it was ingested, else nothing is changed. The caller holds the
 // writer lock.
-func (in *Ingester) Repair(ctx context.Context, sources []config.Source) (Report, error) {
+func (in *Ingester) Repair(ctx context.Context, sources []Source) (Report, error) {
 	var report Report
 	if err := Recover(in.Layout); err != nil {
 		return report, err
@@ -111,8 +109,8 @@ func (in *Ingester) Repair(ctx context.Context, sources []config.Source) (Report
 // planRepair groups the affected inputs and the lost files by source, and
 // refuses, before anything changes, when a source file cannot be read
 // again as it was.
-func planRepair(m *Manifest, dmg *DamageError, sources []config.Source) (map[string]*repairPlan, error) {
-	bySource := map[string]config.Source{}
+func planRepair(m *Manifest, dmg *DamageError, sources []Source) (map[string]*repairPlan, error) {
+	bySource := map[string]Source{}
 	for _, s := range sources {
 		bySource[s.Name] = s
 	}
@@ -156,7 +154,7 @@ func planRepair(m *Manifest, dmg *DamageError, sources []config.Source) (map[str
 }
 
 // sameContent checks that an input is still there as it was ingested.
-func sameContent(lf LiveFile, src config.Source) error {
+func sameContent(lf LiveFile, src Source) error {
 	f, err := scanInput(lf.File, src)
 	switch {
 	case errors.Is(err, os.ErrNotExist) || err != nil && f.checksum == "":
@@ -169,7 +167,7 @@ func sameContent(lf LiveFile, src config.Source) error {
 
 // dropLost commits a batch that only removes lost files whose rows no live
 // input holds (the quarantine of a failed batch, say).
-func (in *Ingester) dropLost(m *Manifest, src config.Source, plan *repairPlan) error {
+func (in *Ingester) dropLost(m *Manifest, src Source, plan *repairPlan) error {
 	now := time.Now().UTC()
 	b := Batch{BatchID: newBatchID(), Source: src.Name, Status: StatusCommitted, StartedAt: now, FinishedAt: now}
 	for rel := range plan.lost {

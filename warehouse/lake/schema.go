@@ -2,19 +2,37 @@ package lake
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/custmart/custmart/warehouse"
 )
 
 // TransactionSchema is the typed schema of the lake's transaction files, as
-// "name TYPE", in file order. Their day is the Hive partition of the
-// date=YYYY-MM-DD folder they are in. Readers of the lake take it from here.
-var TransactionSchema = []string{
+// "name TYPE", in file order: the canonical columns a source maps, then what
+// the lake derives (is_refund) and records (where each row came from).
+// Their day is the Hive partition of the date=YYYY-MM-DD folder they are in.
+// Readers of the lake take it from here.
+var TransactionSchema = append(slices.Clip(canonicalSchema),
+	"is_refund BOOLEAN", "source VARCHAR", "batch_id VARCHAR", "source_file VARCHAR", "source_line BIGINT")
+
+// canonicalSchema is the part of TransactionSchema that sources map.
+var canonicalSchema = []string{
 	"transaction_id VARCHAR", "order_id VARCHAR", "customer_id VARCHAR", "ts TIMESTAMP",
 	"amount DECIMAL(18,2)", "quantity DECIMAL(18,3)", "unit_price DECIMAL(18,4)", "currency VARCHAR",
-	"channel VARCHAR", "store_id VARCHAR", "product_id VARCHAR", "is_refund BOOLEAN", "source VARCHAR",
-	"batch_id VARCHAR", "source_file VARCHAR", "source_line BIGINT",
+	"channel VARCHAR", "store_id VARCHAR", "product_id VARCHAR",
+}
+
+// CanonicalColumns are the columns a source maps its own columns onto
+// (Source.Columns), in file order.
+var CanonicalColumns = schemaNames(canonicalSchema)
+
+func schemaNames(schema []string) []string {
+	names := make([]string, len(schema))
+	for i, def := range schema {
+		names[i], _, _ = strings.Cut(def, " ")
+	}
+	return names
 }
 
 // QuarantineSchema is the typed schema of the lake's quarantine files.

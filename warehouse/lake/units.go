@@ -17,7 +17,6 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -980,7 +979,7 @@ func fileList(files []string) string {
 }
 
 // readError turns a reader failure into a message that says what to check.
-func readError(src config.Source, err error) error {
+func readError(src Source, err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "Permission denied"):

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -46,7 +45,7 @@ func lineSpan(raw string) string {
 // builds the CTE `checked`: the typed canonical columns and reason_code
 // (NULL for a valid row) of every row, in one set-based statement.
 type checks struct {
-	src config.Source
+	src Source
 	// horizon is the last day a timestamp may fall on (before tolerance).
 	horizon time.Time
 	batchID string
@@ -127,7 +126,7 @@ func (c checks) ctes(raw string) string {
 		amountMissing = "v_quantity IS NULL OR v_unit_price IS NULL"
 		precise = "false"
 	}
-	latest := c.horizon.AddDate(0, 0, 1).Add(src.FutureTolerance.D())
+	latest := c.horizon.AddDate(0, 0, 1).Add(src.FutureTolerance)
 	currencyCheck := "false"
 	if len(src.Currencies) > 0 {
 		quoted := make([]string, len(src.Currencies))
@@ -171,7 +170,7 @@ checked AS (
 		c.col("channel"), c.col("store_id"), c.col("product_id"),
 		c.tsParse(), amount,
 		warehouse.Quote(latest.Format(time.DateTime)), warehouse.Quote(src.NotBefore),
-		amountMissing, currencyCheck, c.idCheck(), precise, c.src.MissingCustomerID != config.MissingCustomerAnonymous)
+		amountMissing, currencyCheck, c.idCheck(), precise, c.src.MissingCustomerID != MissingCustomerAnonymous)
 }
 
 // maxIDLength is the source's max_id_length, 256 when not set.

@@ -50,8 +50,11 @@ func (m *Manifest) QuarantineFiles() []string {
 	return out
 }
 
+// quarantineDir holds the quarantine files, under the lake.
+const quarantineDir = "quarantine"
+
 func isQuarantine(rel string) bool {
-	return strings.HasPrefix(rel, "quarantine"+string(filepath.Separator))
+	return strings.HasPrefix(rel, quarantineDir+string(filepath.Separator))
 }
 
 // DamageError says how the lake's files differ from what its manifest

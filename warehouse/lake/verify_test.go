@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse/lake"
 )
 
@@ -75,7 +74,7 @@ func TestVerifyAndRepairRestoreTheLake(t *testing.T) {
 	if err := os.Truncate(filepath.Join(e.layout.Lake(), truncated), 100); err != nil {
 		t.Fatal(err)
 	}
-	quarantine, _ := filepath.Glob(filepath.Join(e.layout.Quarantine(), "*.parquet"))
+	quarantine, _ := filepath.Glob(quarantineGlob(e.layout))
 	if len(quarantine) != 1 {
 		t.Fatalf("quarantine files %v", quarantine)
 	}
@@ -123,7 +122,7 @@ func TestVerifyAndRepairRestoreTheLake(t *testing.T) {
 		}
 	}
 
-	report, err := e.in.Repair(context.Background(), []config.Source{src})
+	report, err := e.in.Repair(context.Background(), []lake.Source{src})
 	if err != nil {
 		t.Fatalf("repair: %v", err)
 	}
@@ -156,7 +155,7 @@ func TestVerifyAndRepairRestoreTheLake(t *testing.T) {
 	if got := e.queryStrings("SELECT file || ' ' || line FROM " + e.quarantineRel()); len(got) != 1 || !strings.HasSuffix(got[0], "c.csv 4") {
 		t.Errorf("quarantine after repair %v, want c.csv line 4", got)
 	}
-	again, err := e.in.Repair(context.Background(), []config.Source{src})
+	again, err := e.in.Repair(context.Background(), []lake.Source{src})
 	if err != nil || len(again.Files)+len(again.Dropped)+len(again.SetAside) != 0 {
 		t.Errorf("a second repair: %+v, %v", again, err)
 	}
@@ -176,7 +175,7 @@ func TestRepairRefusesWithoutTheSourceFile(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.in.Repair(context.Background(), []config.Source{src})
+	_, err := e.in.Repair(context.Background(), []lake.Source{src})
 	if err == nil || !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), path+" is gone; restore it (sha256 ") {
 		t.Fatalf("want a refusal naming %s, got %v", path, err)
 	}

@@ -45,7 +45,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func build(t *testing.T, l warehouse.Layout, ms []models.Model) error {
 	t.Helper()
-	r := &transform.Runner{Layout: l, Config: config.Default(l.Root), AsOf: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Models: ms}
+	r := &transform.Runner{Layout: l, Params: config.Default(l.Root).Model.Params(), AsOf: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Models: ms}
 	_, err := r.Run(context.Background())
 	return err
 }

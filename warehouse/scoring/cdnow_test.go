@@ -186,7 +186,7 @@ func TestCDNOW(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		env := transform.Env{Config: p.cfg, AsOf: day("1997-09-30"), Layout: p.layout}
+		env := transform.Env{Params: p.cfg.Model.Params(), AsOf: day("1997-09-30"), Layout: p.layout}
 		for _, h := range scoring.Hooks() {
 			if err := h(context.Background(), conn, env); err != nil {
 				t.Fatal(err)

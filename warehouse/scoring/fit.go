@@ -28,11 +28,12 @@ type fitRow struct {
 // fitModels is the clv_model Go model. It fits BG/NBD and Pareto/NBD on the
 // calibration inputs of clv_inputs and Gamma-Gamma on the repeat buyers,
 // each on the inputs grouped by SQL into distinct rows with a weight, and
-// writes the estimates in long format. A fit the data cannot support is
-// logged and recorded as not converged; it does not fail the run, because
-// the RFM and historical marts do not depend on it.
+// writes the estimates in long format with each fit's status. A fit the data
+// cannot support, or that overruns its time budget, is logged and recorded
+// with its status; it does not fail the run, because the RFM and historical
+// marts do not depend on it. A cancelled run stops at once.
 func fitModels(ctx context.Context, conn *sql.Conn, env transform.Env) error {
-	m := env.Config.Model
+	m := env.Params
 	all, err := loadHistories(ctx, conn, m.UnitDays(), 0)
 	if err != nil {
 		return err
@@ -60,59 +61,89 @@ func fitModels(ctx context.Context, conn *sql.Conn, env transform.Env) error {
 	r := recorder{log: env.Logger}
 
 	start := time.Now()
-	bg, fit, err := clv.FitBGNBD(ctx, data(BGNBD))
-	r.add(BGNBD, bg.Params(), fit, err, totalWeight(data(BGNBD)), len(data(BGNBD)), start)
+	budget := fitBudget(len(data(BGNBD)))
+	fitCtx, cancel := context.WithTimeout(ctx, budget)
+	bg, fit, err := clv.FitBGNBD(fitCtx, data(BGNBD))
+	cancel()
+	if err := r.add(ctx, BGNBD, bg.Params(), fit, err, budget, totalWeight(data(BGNBD)), len(data(BGNBD)), start); err != nil {
+		return err
+	}
 	// What the BG/NBD fit would have cost on everyone, to budget Pareto/NBD.
 	bgnbdTime := time.Since(start) * time.Duration(max(1, len(all))) / time.Duration(max(1, len(data(BGNBD))))
 
-	budget := paretoBudget(bgnbdTime)
-	fitCtx, cancel := context.WithTimeout(ctx, budget)
+	budget = paretoBudget(bgnbdTime)
+	fitCtx, cancel = context.WithTimeout(ctx, budget)
 	start = time.Now()
 	pn, fit, err := clv.FitParetoNBD(fitCtx, data(ParetoNBD))
 	cancel()
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		err = fmt.Errorf("abandoned after %s: the data do not seem to identify the Pareto/NBD dropout (s and beta run off to infinity, where each likelihood pass sums long series): %w", budget, err)
+	if err := r.add(ctx, ParetoNBD, pn.Params(), fit, err, budget, totalWeight(data(ParetoNBD)), len(data(ParetoNBD)), start); err != nil {
+		return err
 	}
-	r.add(ParetoNBD, pn.Params(), fit, err, totalWeight(data(ParetoNBD)), len(data(ParetoNBD)), start)
 
 	start = time.Now()
-	gg, fit, err := clv.FitGammaGamma(ctx, spend)
+	budget = fitBudget(len(spend))
+	fitCtx, cancel = context.WithTimeout(ctx, budget)
+	gg, fit, err := clv.FitGammaGamma(fitCtx, spend)
+	cancel()
 	var buyers float64
 	for _, s := range spend {
 		buyers += s.Weight
 	}
-	r.add(GammaGamma, gg.Params(), fit, err, buyers, len(spend), start)
-	if err == nil && gg.Q <= 1 && env.Logger != nil {
-		env.Logger.Warn("gamma-gamma q <= 1: the mean spend per purchase it implies is infinite, so spend predictions will be NULL", "q", gg.Q)
-	}
-
-	if err := ctx.Err(); err != nil {
+	if err := r.add(ctx, GammaGamma, gg.Params(), fit, err, budget, buyers, len(spend), start); err != nil {
 		return err
 	}
-	return writeModelTable(ctx, conn, r.rows, calibrationEnd(env), m.TimeUnit, m.PredictiveModel)
+	if fit.Converged() && gg.Q <= 1 && env.Logger != nil {
+		env.Logger.Warn("gamma-gamma q <= 1: the mean spend per purchase it implies is infinite, so spend predictions will be NULL", "q", gg.Q)
+	}
+	return writeModelTable(ctx, conn, r.rows, r.status, calibrationEnd(env), m.TimeUnit, m.PredictiveModel)
 }
 
-// recorder collects the clv_model rows of each fit and logs it.
+// recorder collects the clv_model rows and the status of each fit and logs
+// it.
 type recorder struct {
-	log  *slog.Logger // nil: no logging
-	rows []fitRow
+	log    *slog.Logger // nil: no logging
+	rows   []fitRow
+	status map[string]clv.FitStatus
 }
 
-// add records one fit of weight customers compressed into distinct rows.
-func (r *recorder) add(model string, params []clv.Param, fit clv.Fit, err error, weight float64, distinct int, start time.Time) {
+// add records one fit of weight customers compressed into distinct rows,
+// run within budget. It returns ctx's error when the run was cancelled:
+// that is no outcome of the fit, and the model stops.
+func (r *recorder) add(ctx context.Context, model string, params []clv.Param, fit clv.Fit, err error, budget time.Duration,
+	weight float64, distinct int, start time.Time) error {
 	log := r.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if ctx.Err() != nil {
+		log.Warn("clv fit cancelled: the run stops", "model", model, "customers", weight, "after", time.Since(start).Round(time.Millisecond))
+		return ctx.Err()
+	}
+	if r.status == nil {
+		r.status = map[string]clv.FitStatus{}
+	}
 	if err != nil {
-		if log != nil {
-			log.Warn("clv fit failed; its predictions will be NULL", "model", model, "customers", weight, "error", err)
+		status := clv.StatusFailed
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = clv.StatusOverBudget
+			log.Warn("clv fit abandoned over its time budget; its parameters are not used", "model", model, "customers", weight,
+				"distinct_rows", distinct, "budget", budget.Round(time.Millisecond), "status", status)
+		} else {
+			log.Warn("clv fit failed; its parameters are not used", "model", model, "customers", weight, "status", status, "error", err)
 		}
+		r.status[model] = status
 		r.rows = append(r.rows, fitRow{model, "customers", weight}, fitRow{model, "converged", 0})
-		return
+		return nil
 	}
-	if log != nil {
-		log.Info("clv model fitted", "model", model, "params", params, "log_likelihood", fit.LogLikelihood,
-			"customers", fit.Customers, "distinct_rows", distinct, "iterations", fit.Iterations,
-			"converged", fit.Converged, "status", fit.Status, "duration", time.Since(start).Round(time.Millisecond))
+	args := []any{"model", model, "params", params, "log_likelihood", fit.LogLikelihood,
+		"customers", fit.Customers, "distinct_rows", distinct, "iterations", fit.Iterations,
+		"status", fit.Status, "optimizer", fit.Detail, "duration", time.Since(start).Round(time.Millisecond)}
+	if fit.Converged() {
+		log.Info("clv model fitted", args...)
+	} else {
+		log.Warn("clv fit did not converge; its parameters are not used", args...)
 	}
+	r.status[model] = fit.Status
 	for _, p := range params {
 		r.rows = append(r.rows, fitRow{model, p.Name, p.Value})
 	}
@@ -121,17 +152,24 @@ func (r *recorder) add(model string, params []clv.Param, fit clv.Fit, err error,
 		fitRow{model, "customers", fit.Customers},
 		fitRow{model, "iterations", float64(fit.Iterations)},
 		fitRow{model, "evaluations", float64(fit.Evaluations)},
-		fitRow{model, "converged", boolValue(fit.Converged)})
+		fitRow{model, "converged", boolValue(fit.Converged())})
+	return nil
 }
+
+// fitBudget bounds a BG/NBD or Gamma-Gamma fit on rows distinct rows: a
+// normal fit takes some 30 likelihood passes of under 1 µs a row (about 1 s
+// on 515,000 distinct rows), so the budget is 20 times that, and at least
+// 10 s for the machine being busy. The iteration and evaluation limits of
+// the optimiser bound it too; the clock is the backstop.
+var fitBudget = func(rows int) time.Duration { return 10*time.Second + time.Duration(rows)*40*time.Microsecond }
 
 // paretoBudget bounds the Pareto/NBD fit by what the BG/NBD fit costs on
 // everyone. A Pareto/NBD likelihood pass sums two 2F1 series per row, so a
 // normal fit costs several BG/NBD fits (about 7 on a million customers);
-// where the data cannot identify its dropout process the optimiser crawls
-// towards s, beta -> infinity, where the series get long, and can run for
-// hours (seen on 150 fixture customers, depending on the row order). Past
-// the budget the fit is abandoned and recorded as not converged.
-var paretoBudget = func(bgnbd time.Duration) time.Duration { return 30*time.Second + 50*bgnbd }
+// where the data cannot identify its dropout process the parameters run
+// off to the boundary, which stops the fit, so the budget is a backstop.
+// Past it the fit is abandoned and recorded as over_budget.
+var paretoBudget = func(bgnbd time.Duration) time.Duration { return 10*time.Second + 50*bgnbd }
 
 // loadHistories reads the calibration (x, t_x, T) of the customers grouped
 // into distinct triples; times are grouped in whole days, so equal histories
@@ -190,20 +228,19 @@ FROM clv_inputs WHERE cal_x > 0 AND cal_m > 0 GROUP BY ALL ORDER BY ALL`)
 	return out, nil
 }
 
-// writeModelTable replaces clv_model with rows. The predictions use the
-// configured purchase model and Gamma-Gamma, when their fit converged (and,
-// for Gamma-Gamma, when q > 1: otherwise the mean spend it implies is
-// infinite).
-func writeModelTable(ctx context.Context, conn *sql.Conn, rows []fitRow, asOf time.Time, timeUnit, predictive string) error {
+// writeModelTable replaces clv_model with rows and each model's status. The
+// predictions use the configured purchase model and Gamma-Gamma, when their
+// fit converged (and, for Gamma-Gamma, when q > 1: otherwise the mean spend
+// it implies is infinite).
+func writeModelTable(ctx context.Context, conn *sql.Conn, rows []fitRow, status map[string]clv.FitStatus, asOf time.Time, timeUnit, predictive string) error {
 	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TABLE clv_model (
-  model VARCHAR, parameter VARCHAR, value DOUBLE, as_of DATE, time_unit VARCHAR, used_for_predictions BOOLEAN)`); err != nil {
+  model VARCHAR, parameter VARCHAR, value DOUBLE, as_of DATE, time_unit VARCHAR, used_for_predictions BOOLEAN,
+  status VARCHAR)`); err != nil {
 		return fmt.Errorf("clv_model: create: %w", err)
 	}
 	usable := map[string]bool{}
-	for _, r := range rows {
-		if r.parameter == "converged" {
-			usable[r.model] = r.value == 1
-		}
+	for model, s := range status {
+		usable[model] = s == clv.StatusConverged
 	}
 	for _, r := range rows {
 		if r.model == GammaGamma && r.parameter == "q" && !(r.value > 1) {
@@ -213,8 +250,8 @@ func writeModelTable(ctx context.Context, conn *sql.Conn, rows []fitRow, asOf ti
 	day := asOf.Format(time.DateOnly)
 	for _, r := range rows {
 		used := usable[r.model] && (r.model == predictive || r.model == GammaGamma)
-		if _, err := conn.ExecContext(ctx, `INSERT INTO clv_model VALUES (?, ?, ?, ?::DATE, ?, ?)`,
-			r.model, r.parameter, r.value, day, timeUnit, used); err != nil {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO clv_model VALUES (?, ?, ?, ?::DATE, ?, ?, ?)`,
+			r.model, r.parameter, r.value, day, timeUnit, used, string(status[r.model])); err != nil {
 			return fmt.Errorf("clv_model: insert %s %s: %w", r.model, r.parameter, err)
 		}
 	}

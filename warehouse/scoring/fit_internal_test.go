@@ -1,10 +1,15 @@
 package scoring
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +19,8 @@ import (
 	"github.com/custmart/custmart/warehouse/transform"
 )
 
-// A Pareto/NBD fit that overruns its budget is recorded as not converged
-// and leaves the other models and the run alone.
+// A Pareto/NBD fit that overruns its budget is recorded as over_budget and
+// leaves the other models and the run alone.
 func TestParetoBudget(t *testing.T) {
 	defer func(b func(time.Duration) time.Duration) { paretoBudget = b }(paretoBudget)
 	paretoBudget = func(time.Duration) time.Duration { return time.Nanosecond }
@@ -41,24 +46,29 @@ SELECT x AS cal_x, round(t_x * 7)::BIGINT AS cal_t_x_days, round("T" * 7)::BIGIN
 FROM read_csv(?)`, summary); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default(t.TempDir())
-	env := transform.Env{Config: cfg, AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	env := transform.Env{Params: config.Default(t.TempDir()).Model.Params(), AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if err := fitModels(ctx, conn, env); err != nil {
 		t.Fatalf("a fit over its budget failed the model: %v", err)
 	}
 	got := map[string]float64{}
-	rows, err := conn.QueryContext(ctx, `SELECT model || ' ' || parameter, value FROM clv_model`)
+	status := map[string]string{}
+	rows, err := conn.QueryContext(ctx, `SELECT model, parameter, value, status FROM clv_model`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k string
+		var model, parameter, s string
 		var v float64
-		if err := rows.Scan(&k, &v); err != nil {
+		if err := rows.Scan(&model, &parameter, &v, &s); err != nil {
 			t.Fatal(err)
 		}
-		got[k] = v
+		got[model+" "+parameter] = v
+		status[model] = s
+	}
+	want := map[string]string{"bgnbd": "converged", "pareto_nbd": "over_budget", "gamma_gamma": "converged"}
+	if !maps.Equal(status, want) {
+		t.Errorf("status %v, want %v", status, want)
 	}
 	if got["pareto_nbd converged"] != 0 || got["pareto_nbd customers"] != 2357 {
 		t.Errorf("pareto_nbd over budget: converged %v, customers %v; want 0, 2357", got["pareto_nbd converged"], got["pareto_nbd customers"])
@@ -68,5 +78,42 @@ FROM read_csv(?)`, summary); err != nil {
 	}
 	if got["bgnbd converged"] != 1 || got["gamma_gamma converged"] != 1 {
 		t.Errorf("the other fits should be unaffected: %v", got)
+	}
+}
+
+// A run cancelled during a fit (SIGTERM) is logged as a cancel, not as a
+// failed fit, and the model stops with the cancel.
+func TestFitCancelIsNoFailure(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "w.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE clv_inputs AS
+SELECT (i % 5)::BIGINT AS cal_x, (i % 5 * 10)::BIGINT AS cal_t_x_days, 70::BIGINT AS cal_T_days, 12.5 AS cal_m
+FROM range(1000) r(i)`); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	env := transform.Env{Params: config.Default(t.TempDir()).Model.Params(), AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	// Cancelled once the data are read, as a SIGTERM during the fit is.
+	defer func(b func(int) time.Duration) { fitBudget = b }(fitBudget)
+	fitBudget = func(rows int) time.Duration { cancel(); return time.Hour }
+
+	err = fitModels(ctx, conn, env)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("fitModels after a cancel: %v, want context.Canceled", err)
+	}
+	if !strings.Contains(logs.String(), `msg="clv fit cancelled: the run stops" model=bgnbd`) {
+		t.Errorf("no cancel logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "failed") {
+		t.Errorf("a cancel logged as a failure:\n%s", logs.String())
 	}
 }

@@ -1,12 +1,14 @@
 package scoring_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custmart/custmart/fixtures"
 )
@@ -272,6 +274,41 @@ func TestNoRepeatBuyersStillPublishes(t *testing.T) {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM ` + mart).Scan(&n); err != nil {
 			t.Errorf("%s: %v", mart, err)
+		}
+	}
+}
+
+// TestAsOfFarPastTheData: a scheduler's logical date is today, which can be
+// long after the last purchase of a small file. The purchase models cannot
+// identify dropout then, and their fits must end with a status rather than
+// crawl until a budget runs out; the run succeeds.
+func TestAsOfFarPastTheData(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	inbox := filepath.Join(dir, "inbox")
+	truth, err := fixtures.Generate(context.Background(), fixtures.Options{Customers: 2, Seed: 1, Out: inbox})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPipeline(t, dir, fixtureConfig(inbox, ""), truth.End)
+	asOf := truth.End.AddDate(0, 11, 9)
+	p.transform(t, asOf)
+	rows, err := p.db(t).Query(`SELECT DISTINCT model, status FROM clv_model ORDER BY model`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]string{}
+	for rows.Next() {
+		var model, status string
+		if err := rows.Scan(&model, &status); err != nil {
+			t.Fatal(err)
+		}
+		got[model] = status
+	}
+	for _, model := range []string{"bgnbd", "pareto_nbd", "gamma_gamma"} {
+		if s := got[model]; s != "boundary" && s != "not_converged" {
+			t.Errorf("%s: status %q on 2 customers as of %s, want boundary or not_converged", model, s, asOf.Format(time.DateOnly))
 		}
 	}
 }

@@ -40,7 +40,7 @@ func Hooks() []transform.Hook {
 // checkHoldout refuses a holdout that starts after the as-of date: it would
 // be empty, and the calibration period would reach past the data.
 func checkHoldout(_ context.Context, _ *sql.Conn, env transform.Env) error {
-	from := env.Config.Model.HoldoutFrom
+	from := env.Params.HoldoutFrom
 	if from == "" {
 		return nil
 	}
@@ -59,7 +59,7 @@ func checkHoldout(_ context.Context, _ *sql.Conn, env transform.Env) error {
 // ones the transform sets from the model configuration.
 func setVariables(ctx context.Context, conn *sql.Conn, env transform.Env) error {
 	high := 0.7
-	if f := env.Config.Model.Feedback; f != nil {
+	if f := env.Params.Feedback; f != nil {
 		high = f.HighAttitude
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET VARIABLE feedback_high_attitude = %g::DOUBLE", high)); err != nil {
@@ -69,15 +69,19 @@ func setVariables(ctx context.Context, conn *sql.Conn, env transform.Env) error 
 }
 
 // registerFunctions installs the clv scalar functions (bgnbd_p_alive, ...)
-// that customer_value and clv_validation score with.
+// and the vectorised closed forms (bgnbd_p_alive_closed, ...) that
+// customer_value and clv_validation score with.
 func registerFunctions(ctx context.Context, conn *sql.Conn, _ transform.Env) error {
-	return clv.RegisterUDFs(ctx, conn)
+	if err := clv.RegisterUDFs(ctx, conn); err != nil {
+		return err
+	}
+	return clv.RegisterClosedForms(ctx, conn)
 }
 
 // calibrationEnd is the last day of the data the models are fitted on: the
 // day before the holdout, or the as-of date.
 func calibrationEnd(env transform.Env) time.Time {
-	if from, err := time.Parse(time.DateOnly, env.Config.Model.HoldoutFrom); err == nil {
+	if from, err := time.Parse(time.DateOnly, env.Params.HoldoutFrom); err == nil {
 		return from.AddDate(0, 0, -1)
 	}
 	return env.AsOf

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/transform"
 )
@@ -23,7 +22,7 @@ const (
 // loadFeedback is the feedback Go model: the answers of the optional
 // model.feedback source up to the as-of date, or an empty table.
 func loadFeedback(ctx context.Context, conn *sql.Conn, env transform.Env) error {
-	f := env.Config.Model.Feedback
+	f := env.Params.Feedback
 	if f == nil {
 		_, err := conn.ExecContext(ctx, emptyFeedback)
 		return err
@@ -55,7 +54,7 @@ WHERE date IS NULL OR date <= DATE %s`,
 // the optional model.campaign_response source up to the as-of date, or an
 // empty table.
 func loadCampaignResponse(ctx context.Context, conn *sql.Conn, env transform.Env) error {
-	c := env.Config.Model.CampaignResponse
+	c := env.Params.CampaignResponse
 	if c == nil {
 		_, err := conn.ExecContext(ctx, emptyCampaignResponse)
 		return err
@@ -78,7 +77,7 @@ WHERE date IS NULL OR date <= DATE %s`,
 
 // reader is the DuckDB table function reading a side file, with a filename
 // column naming the file of each row.
-func reader(f config.SideFile) string {
+func reader(f transform.SideFile) string {
 	path := warehouse.Quote(f.Path)
 	switch f.Format {
 	case "jsonl":

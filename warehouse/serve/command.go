@@ -549,10 +549,25 @@ func parseCopyOptions(words []token, spec *copySpec) *pgError {
 	return nil
 }
 
+// isUTF8 reports whether name spells UTF8 the way PostgreSQL matches
+// encoding names: case and every character but letters and digits ignored,
+// so UTF8, utf-8, 'utf-8' (asyncpg's quoted value) and unicode all match.
 func isUTF8(name string) bool {
-	switch strings.ToUpper(strings.ReplaceAll(name, "-", "")) {
-	case "UTF8", "UNICODE":
+	switch cleanEncodingName(name) {
+	case "utf8", "unicode":
 		return true
 	}
 	return false
+}
+
+// cleanEncodingName is PostgreSQL's clean_encoding_name: lower case, letters
+// and digits only.
+func cleanEncodingName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -16,8 +16,13 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// startupTimeout bounds the time from connect to the end of authentication.
-const startupTimeout = 30 * time.Second
+// Until it has authenticated, a connection holds none of the MaxConnections
+// slots, so clients that never finish SCRAM cannot lock users out: it counts
+// against a small budget of its own and has authTimeout to authenticate.
+const (
+	authTimeout        = 10 * time.Second
+	maxUnauthenticated = 32
+)
 
 // maxMessageLen bounds one client message (a query string, a Bind).
 const maxMessageLen = 64 << 20
@@ -34,7 +39,16 @@ func (s *Server) handle(queries context.Context, conn net.Conn) {
 			log.Error("session failed", logErr, fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
-	conn.SetDeadline(time.Now().Add(startupTimeout))
+	conn.SetDeadline(time.Now().Add(authTimeout))
+	if e := s.beginAuth(conn); e != nil {
+		log.Warn("refused connection", logErr, e.Message)
+		be := pgproto3.NewBackend(conn, conn)
+		be.Send(e.response())
+		be.Flush()
+		return
+	}
+	authenticating := conn
+	defer func() { s.endAuth(authenticating) }()
 
 	be, conn, startup, err := s.negotiate(conn)
 	if err != nil {
@@ -66,14 +80,6 @@ func (s *Server) handle(queries context.Context, conn net.Conn) {
 		return
 	}
 	log = log.With(logUser, user)
-	sess := newSession(s, queries, conn, be, user, tlsOn, log)
-	if e := s.register(sess); e != nil {
-		log.Warn("refused connection", logErr, e.Message)
-		fail(e)
-		return
-	}
-	defer s.unregister(sess)
-
 	if err := s.authenticate(be, user); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) {
@@ -82,6 +88,14 @@ func (s *Server) handle(queries context.Context, conn net.Conn) {
 		}
 		return
 	}
+	s.endAuth(authenticating)
+	sess := newSession(s, queries, conn, be, user, tlsOn, log)
+	if e := s.register(sess); e != nil {
+		log.Warn("refused connection", logErr, e.Message)
+		fail(e)
+		return
+	}
+	defer s.unregister(sess)
 	if e := sess.applyStartupParams(startup.Parameters); e != nil {
 		fail(e)
 		return

@@ -240,7 +240,7 @@ func normalizeEncoding(v string) (string, *pgError) {
 	switch {
 	case isUTF8(v):
 		return "UTF8", nil
-	case strings.EqualFold(v, "SQL_ASCII"):
+	case cleanEncodingName(v) == "sqlascii":
 		return "SQL_ASCII", nil
 	}
 	e := newError(codeFeatureNotSupported, fmt.Sprintf("client_encoding %q is not supported", v))
@@ -334,7 +334,7 @@ var typeNameOIDs = map[string]uint32{
 	"real": oidFloat4, "float4": oidFloat4, "numeric": oidNumeric, "decimal": oidNumeric,
 	"text": oidText, "varchar": oidVarchar, "bool": oidBool, "boolean": oidBool, "date": oidDate,
 	"timestamp": oidTimestamp, "timestamptz": oidTimestampTZ, "interval": oidInterval,
-	"uuid": oidUUID, "bytea": oidBytea, "json": oidJSON, "time": oidTime,
+	"uuid": oidUUID, "bytea": oidBytea, "json": oidJSON, "time": oidTime, "oid": oidOID,
 }
 
 // castParamOIDs finds parameters cast to a type in the query, $2::bigint or
@@ -366,6 +366,9 @@ func castParamOIDs(sql string) map[int]uint32 {
 			typ = "float8"
 		}
 		if oid, ok := typeNameOIDs[typ]; ok {
+			if isArrayType(toks, name) {
+				oid = arrayOf(oid)
+			}
 			out[n] = oid
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -714,6 +715,55 @@ func TestMaxConnections(t *testing.T) {
 			t.Fatal("the connection slot never freed")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnauthenticatedConnectionsHoldNoSlots: connections that send a startup
+// packet and never answer SCRAM take none of max_connections, and have a
+// budget of their own.
+func TestUnauthenticatedConnectionsHoldNoSlots(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, func(o *Options) { o.MaxConnections = 2 })
+	halfAuthenticate := func() (*pgproto3.Frontend, net.Conn) {
+		conn, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		fe := pgproto3.NewFrontend(conn, conn)
+		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+			Parameters: map[string]string{"user": testUser, "database": catalogName}})
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return fe, conn
+	}
+	challenged := func() {
+		fe, _ := halfAuthenticate()
+		if msg, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		} else if _, ok := msg.(*pgproto3.AuthenticationSASL); !ok {
+			t.Fatalf("got %T, want the SCRAM challenge", msg)
+		}
+	}
+	for range maxUnauthenticated - 2 {
+		challenged()
+	}
+	for range 2 {
+		conn := ts.connect(t)
+		var n int
+		if err := conn.QueryRow(context.Background(), "SELECT 1").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("authenticated client beside %d unauthenticated ones: %d, %v", maxUnauthenticated-2, n, err)
+		}
+	}
+	// The budget of unauthenticated connections is full with two more.
+	challenged()
+	challenged()
+	fe, _ := halfAuthenticate()
+	msg, err := fe.Receive()
+	if e, ok := msg.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeTooManyConnections {
+		t.Errorf("connection past the budget of unauthenticated ones: %#v, %v; want SQLSTATE %s", msg, err, codeTooManyConnections)
 	}
 }
 

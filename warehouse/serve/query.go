@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ type prepared struct {
 	casts     []string // DuckDB types of the parameters, for inlining
 	columns   []column // result columns; nil when there are none
 	lookup    *lookupPlan
+	types     []uint32 // result column types that replace the engine's, for a known client query
 }
 
 // portal is a prepared statement with its parameters bound, or a cursor
@@ -138,6 +140,18 @@ func describeStmt(stmt *duckdb.Stmt) []column {
 	return cols
 }
 
+// describe returns the result columns of the prepared statement's engine
+// statement, with the types the server knows better.
+func (p *prepared) describe(stmt *duckdb.Stmt) []column {
+	cols := describeStmt(stmt)
+	if len(p.types) == len(cols) {
+		for i, oid := range p.types {
+			cols[i] = columnOfType(cols[i].name, oid)
+		}
+	}
+	return cols
+}
+
 var functionColumn = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_]*\.)*"?([A-Za-z_][A-Za-z0-9_]*)"?\(.*\)$`)
 
 // pgColumnName names result columns the way PostgreSQL does where DuckDB
@@ -171,10 +185,28 @@ func (s *session) rewrite(cmd command) (*prepared, *pgError) {
 		return nil, e
 	}
 	p := &prepared{cmd: cmd, sql: text}
+	if isAsyncpgTypeIntrospection(st) {
+		p.sql, p.types = asyncpgTypesSQL, asyncpgTypeColumns
+	}
 	if cmd.kind == cmdQuery {
 		p.lookup = matchLookup(st)
 	}
 	return p, nil
+}
+
+//go:embed asyncpg_types.sql
+var asyncpgTypesSQL string
+
+// asyncpgTypeColumns are the types of asyncpg_types.sql's columns: asyncpg
+// decodes them with its built-in codecs, which know oid[] and text[] but not
+// bigint[] and varchar[].
+var asyncpgTypeColumns = []uint32{oidOID, oidName, oidName, oidChar, oidOID, oidOID, oidChar, oidOID,
+	arrayOf(oidOID), arrayOf(oidText), oidInt4, oidText, oidText, oidText}
+
+// isAsyncpgTypeIntrospection recognizes asyncpg's type introspection query
+// by its recursive CTE, typeinfo_tree.
+func isAsyncpgTypeIntrospection(st statement) bool {
+	return st.word(0).is("WITH") && st.word(1).is("RECURSIVE") && st.word(2).is("typeinfo_tree")
 }
 
 // prepareQuery rewrites and prepares a query or COPY for the engine, to
@@ -191,6 +223,7 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 	if e != nil {
 		return nil, e
 	}
+	var describeSQL string
 	describe := func(_ *sql.Conn, stmt *duckdb.Stmt) (bool, *pgError) {
 		if e := checkStatementType(stmt); e != nil {
 			return false, e
@@ -198,7 +231,7 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 		n := max(stmt.NumInput(), len(declared))
 		p.paramOIDs = make([]uint32, n)
 		p.casts = make([]string, n)
-		untyped := map[int]string{}
+		untyped, lists := map[int]string{}, map[int]string{}
 		castOIDs := castParamOIDs(p.sql)
 		for i := range n {
 			var declaredOID uint32
@@ -214,15 +247,23 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 			}
 			p.paramOIDs[i] = paramOID(declaredOID, duckType)
 			p.casts[i] = duckParamTypes[duckType]
-			if i < stmt.NumInput() && (duckType == duckdb.TYPE_INVALID || duckType == duckdb.TYPE_ANY) {
+			_, isArray := arrayElement(p.paramOIDs[i])
+			switch {
+			case i >= stmt.NumInput():
+			case duckType == duckdb.TYPE_INVALID || duckType == duckdb.TYPE_ANY:
 				untyped[i+1] = duckTypeForOID(p.paramOIDs[i])
+			case isArray:
+				lists[i+1] = duckTypeForOID(p.paramOIDs[i])
 			}
 		}
-		if len(untyped) > 0 {
+		if len(untyped) > 0 || len(lists) > 0 {
 			p.sql = castUntypedParams(p.sql, untyped)
+			// DuckDB resolves no result type of a statement with a list
+			// parameter: describe it with typed NULLs in their place.
+			describeSQL = typedNullParams(p.sql, lists)
 			return false, nil
 		}
-		p.columns = describeStmt(stmt)
+		p.columns = p.describe(stmt)
 		return false, nil
 	}
 	if e := withDuckStmt(ctx, eng, p.sql, describe); e != nil {
@@ -230,8 +271,8 @@ func (s *session) prepareQuery(cmd command, declared []uint32) (*prepared, *pgEr
 	}
 	if p.columns == nil {
 		// Parameters got casts; prepare again for the column types.
-		e := withDuckStmt(ctx, eng, p.sql, func(_ *sql.Conn, stmt *duckdb.Stmt) (bool, *pgError) {
-			p.columns = describeStmt(stmt)
+		e := withDuckStmt(ctx, eng, describeSQL, func(_ *sql.Conn, stmt *duckdb.Stmt) (bool, *pgError) {
+			p.columns = p.describe(stmt)
 			return false, nil
 		})
 		if e != nil {
@@ -276,6 +317,9 @@ func duckTypeForOID(oid uint32) string {
 	if t, ok := typeByOID(oid); ok && t.duck != "" {
 		return t.duck
 	}
+	if elem, ok := arrayElement(oid); ok {
+		return duckTypeForOID(elem.oid) + "[]"
+	}
 	return "VARCHAR"
 }
 
@@ -318,7 +362,7 @@ func (s *session) open(pt *portal) *pgError {
 		if e := checkStatementType(stmt); e != nil {
 			return false, e
 		}
-		cur.columns = describeStmt(stmt)
+		cur.columns = pt.stmt.describe(stmt)
 		if pt.stmt.columns != nil && !sameColumns(cur.columns, pt.stmt.columns) {
 			return false, errPlanChanged()
 		}

@@ -109,6 +109,14 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 				i = typ + regTextCast(toks, typ, &b)
 				continue
 			}
+			if typ >= 0 && isArrayType(toks, typ) {
+				// '{1,2}'::int[]: DuckDB casts a list of strings, not
+				// PostgreSQL's array literal.
+				if items, err := parseArrayText(stringValue(t.text)); err == nil {
+					b.WriteString(sqlLiteral(items))
+					continue
+				}
+			}
 		case (t.kind == tokNumber || t.kind == tokParam) && next >= 0 && toks[next].is("::") &&
 			nextWord(toks, next) >= 0 && regCasts[strings.ToLower(toks[nextWord(toks, next)].text)] != "":
 			// 23::regtype: a number cannot take a chained function call.
@@ -447,6 +455,12 @@ func operandStart(toks []token) int {
 	return j
 }
 
+// isArrayType reports whether the type name at typ is followed by [].
+func isArrayType(toks []token, typ int) bool {
+	open := nextWord(toks, typ)
+	return open >= 0 && toks[open].is("[") && nextWord(toks, open) >= 0 && toks[nextWord(toks, open)].is("]")
+}
+
 func nextWord(toks []token, i int) int {
 	for j := i + 1; j < len(toks); j++ {
 		if toks[j].kind != tokSpace {
@@ -468,6 +482,15 @@ func prevIs(toks []token, i int, s string) bool {
 // castUntypedParams casts the $n parameters DuckDB cannot infer a type for,
 // to the type the client declared or to text, as PostgreSQL does.
 func castUntypedParams(sql string, duckTypes map[int]string) string {
+	return castParams(sql, duckTypes, false)
+}
+
+// typedNullParams replaces $n parameters with NULLs of their DuckDB types.
+func typedNullParams(sql string, duckTypes map[int]string) string {
+	return castParams(sql, duckTypes, true)
+}
+
+func castParams(sql string, duckTypes map[int]string, null bool) string {
 	if len(duckTypes) == 0 {
 		return sql
 	}
@@ -476,7 +499,11 @@ func castUntypedParams(sql string, duckTypes map[int]string) string {
 		if t.kind == tokParam {
 			n, _ := strconv.Atoi(t.text[1:])
 			if typ, ok := duckTypes[n]; ok {
-				fmt.Fprintf(&b, "CAST(%s AS %s)", t.text, typ)
+				value := t.text
+				if null {
+					value = "NULL"
+				}
+				fmt.Fprintf(&b, "CAST(%s AS %s)", value, typ)
 				continue
 			}
 		}
@@ -524,6 +551,12 @@ func sqlLiteral(v any) string {
 		return strconv.FormatBool(x)
 	case []byte:
 		return "unhex(" + quoteString(hex.EncodeToString(x)) + ")"
+	case []any:
+		items := make([]string, len(x))
+		for i, item := range x {
+			items[i] = sqlLiteral(item)
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	return quoteString(fmt.Sprint(v))
 }

@@ -94,7 +94,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[uint32]*session
-	clients  int // connections past the startup packet, for MaxConnections
+	clients  int                   // authenticated connections, for MaxConnections
+	pending  map[net.Conn]struct{} // connections not yet authenticated
 	nextPID  uint32
 	closing  bool
 }
@@ -130,6 +131,7 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Logger,
 		users:    map[string]scramSecret{},
 		sessions: map[uint32]*session{},
+		pending:  map[net.Conn]struct{}{},
 		mockKey:  make([]byte, 32),
 	}
 	rand.Read(s.mockKey) // crypto/rand.Read never fails
@@ -237,6 +239,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for _, sess := range s.sessions {
 		sess.shutdown()
 	}
+	for conn := range s.pending {
+		conn.SetDeadline(time.Now())
+	}
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -255,6 +260,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.engines.close()
 	return acceptErr
+}
+
+// beginAuth counts a new connection against the budget of connections that
+// have not authenticated yet, or refuses it.
+func (s *Server) beginAuth(conn net.Conn) *pgError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return newFatal(codeAdminShutdown, "the custmart server is shutting down")
+	}
+	if len(s.pending) >= maxUnauthenticated {
+		return newFatal(codeTooManyConnections, "sorry, too many clients are authenticating already")
+	}
+	s.pending[conn] = struct{}{}
+	return nil
+}
+
+// endAuth frees the connection's place in that budget; safe to call twice.
+func (s *Server) endAuth(conn net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, conn)
 }
 
 // register assigns a process ID and cancel secret and counts the client

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"strings"
@@ -152,6 +153,7 @@ func TestRewriteForEngine(t *testing.T) {
 		{"SELECT x FROM unnest(a) AS x WHERE x > 1", "SELECT x FROM unnest(a) AS x(x) WHERE x > 1"},
 		{"SELECT generate_series(1, 3) x", "SELECT generate_series(1, 3) x"},
 		{`SELECT E'a\nb'`, "SELECT 'a\nb'"},
+		{`SELECT '{1, NULL,"a \"b\""}'::text[], '{}'::int[]`, `SELECT ['1', NULL, 'a "b"']::text[], []::int[]`},
 	}
 	for _, c := range cases {
 		got, err := rewriteForEngine(newStatement(lex(c.in)), rc)
@@ -307,5 +309,32 @@ func TestAppendDecimal(t *testing.T) {
 		if got := string(appendDecimal([]byte("x"), big.NewInt(c.v), c.scale)); got != "x"+want {
 			t.Errorf("appendDecimal(%d, %d) = %q, want %q", c.v, c.scale, got, "x"+want)
 		}
+	}
+}
+
+func TestArrayParams(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"1,2", "{1,,2}", `{"a}`, "{{1},{2}}"} {
+		if _, err := parseArrayText(bad); err == nil {
+			t.Errorf("parseArrayText(%q) accepted a malformed array", bad)
+		}
+	}
+	elem := columnOfType("", oidInt8)
+	data, err := appendArrayBinary(nil, &elem, []any{int64(5), nil, int64(-7)}, textFormat{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeParam(arrayOf(oidInt8), true, data)
+	if err != nil || fmt.Sprint(got) != "[5 <nil> -7]" {
+		t.Errorf("binary int8[] parameter: %v, %v", got, err)
+	}
+	if _, err := decodeParam(arrayOf(oidInt4), true, data); err == nil {
+		t.Error("an int8 array bound as int4[] was accepted")
+	}
+	if _, err := decodeParam(arrayOf(oidInt8), true, data[:len(data)-3]); err == nil {
+		t.Error("a truncated binary array was accepted")
+	}
+	if lit := sqlLiteral(got); lit != "[5, NULL, -7]" {
+		t.Errorf("array literal %s", lit)
 	}
 }

@@ -20,6 +20,7 @@ type pgType struct {
 const (
 	oidBool        = 16
 	oidBytea       = 17
+	oidChar        = 18
 	oidName        = 19
 	oidInt8        = 20
 	oidInt2        = 21
@@ -45,6 +46,7 @@ const (
 var pgTypes = []pgType{
 	{oidBool, "bool", "boolean", 1, 1000, "B", "BOOLEAN"},
 	{oidBytea, "bytea", "bytea", -1, 1001, "U", "BLOB"},
+	{oidChar, "char", `"char"`, 1, 1002, "Z", ""},
 	{oidName, "name", "name", 64, 1003, "S", ""},
 	{oidInt8, "int8", "bigint", 8, 1016, "N", "BIGINT"},
 	{oidInt2, "int2", "smallint", 2, 1005, "N", "SMALLINT"},
@@ -183,6 +185,28 @@ func columnFor(name string, info duckdb.TypeInfo) column {
 	}
 	// ENUM, STRUCT, MAP, UNION, BIT and the rest travel as text.
 	return c.as(oidText, kindText)
+}
+
+// columnOfType is a column of the PostgreSQL type oid, for results whose
+// types the server knows better than the engine (see prepared.types).
+func columnOfType(name string, oid uint32) column {
+	c := column{name: name, typmod: -1}
+	if elem, ok := arrayElement(oid); ok {
+		e := columnOfType("", elem.oid)
+		c = c.as(oid, kindArray)
+		c.elem = &e
+		return c
+	}
+	kind := kindText
+	switch oid {
+	case oidOID, oidInt4:
+		kind = kindInt4
+	case oidInt8:
+		kind = kindInt8
+	case oidBool:
+		kind = kindBool
+	}
+	return c.as(oid, kind)
 }
 
 func (c column) as(oid uint32, kind valueKind) column {

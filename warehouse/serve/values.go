@@ -561,11 +561,18 @@ func decodeParam(oid uint32, binaryFormat bool, data []byte) (any, error) {
 	if data == nil {
 		return nil, nil
 	}
+	_, isArray := arrayElement(oid)
 	if !binaryFormat {
-		if oid == oidBytea {
+		switch {
+		case oid == oidBytea:
 			return decodeByteaText(string(data))
+		case isArray:
+			return parseArrayText(string(data))
 		}
 		return string(data), nil
+	}
+	if isArray {
+		return decodeArrayBinary(oid, data)
 	}
 	wrongLength := func(want int) error {
 		return fmt.Errorf("binary %s parameter has %d bytes, want %d", typeName(oid), len(data), want)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/lake"
@@ -18,8 +17,7 @@ import (
 // setup creates the state tables, sets the run's parameters as DuckDB
 // variables (models read them with getvariable) and writes the parameter
 // tables of the configuration.
-func setup(ctx context.Context, conn *sql.Conn, c *config.Config, asOf time.Time) error {
-	m := c.Model
+func setup(ctx context.Context, conn *sql.Conn, m Params, asOf time.Time) error {
 	holdout := "NULL::DATE"
 	if m.HoldoutFrom != "" {
 		holdout = "DATE " + warehouse.Quote(m.HoldoutFrom)

@@ -18,16 +18,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custmart/custmart/jobs/config"
-	"github.com/custmart/custmart/jobs/dag"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
 	"github.com/custmart/custmart/warehouse/lake"
 )
 
 // Env is what a Go model or a setup hook gets besides its connection.
 type Env struct {
-	Config *config.Config
+	Params Params
 	AsOf   time.Time
 	Layout warehouse.Layout
 	Logger *slog.Logger
@@ -41,10 +40,12 @@ type GoModel func(ctx context.Context, conn *sql.Conn, env Env) error
 // Hook prepares a connection before the models run (e.g. registers UDFs).
 type Hook func(ctx context.Context, conn *sql.Conn, env Env) error
 
-// Runner builds the warehouse. The caller holds the writer lock.
+// Runner builds the warehouse. The caller holds the writer lock; Params
+// are valid (Params.Validate).
 type Runner struct {
 	Layout   warehouse.Layout
-	Config   *config.Config
+	Engine   warehouse.Engine
+	Params   Params
 	AsOf     time.Time
 	Logger   *slog.Logger
 	Models   []models.Model // nil: the embedded models
@@ -126,7 +127,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	db, err := warehouse.Open(ctx, r.Layout.WarehouseDB(), warehouse.EngineFor(r.Config.Warehouse))
+	db, err := warehouse.Open(ctx, r.Layout.WarehouseDB(), r.Engine)
 	if err != nil {
 		return res, err
 	}
@@ -181,8 +182,8 @@ func plan(ms []models.Model) ([]string, map[string]models.Model, error) {
 }
 
 func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName map[string]models.Model, res *Result) error {
-	env := Env{Config: r.Config, AsOf: r.AsOf, Layout: r.Layout, Logger: r.Logger}
-	if err := setup(ctx, conn, r.Config, r.AsOf); err != nil {
+	env := Env{Params: r.Params, AsOf: r.AsOf, Layout: r.Layout, Logger: r.Logger}
+	if err := setup(ctx, conn, r.Params, r.AsOf); err != nil {
 		return err
 	}
 	for _, h := range r.Hooks {

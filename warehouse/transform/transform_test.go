@@ -13,9 +13,9 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/custmart/custmart/jobs/config"
-	"github.com/custmart/custmart/jobs/dag"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/dag"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/transform"
 	"github.com/custmart/custmart/warehouse/transform/transformtest"
@@ -36,9 +36,10 @@ t9,o9,F,2024-01-11 08:00:00,99.00
 `
 
 type fixture struct {
-	layout warehouse.Layout
-	cfg    *config.Config
-	asOf   time.Time
+	layout  warehouse.Layout
+	sources []lake.Source
+	params  transform.Params
+	asOf    time.Time
 }
 
 func setup(t *testing.T, data string, yamlExtra string) fixture {
@@ -69,9 +70,14 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{layout: warehouse.NewLayout(filepath.Join(dir, "data")), cfg: cfg, asOf: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
+	sources, err := cfg.LakeSources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{layout: warehouse.NewLayout(filepath.Join(dir, "data")), sources: sources, params: cfg.Model.Params(),
+		asOf: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
 	in := &lake.Ingester{Layout: f.layout, AsOf: f.asOf.AddDate(0, 0, 5)}
-	if _, err := in.Ingest(context.Background(), cfg.Sources); err != nil {
+	if _, err := in.Ingest(context.Background(), f.sources); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -101,7 +107,7 @@ func coreModels(t *testing.T) []models.Model {
 
 func (f fixture) transform(t *testing.T) transform.Result {
 	t.Helper()
-	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: coreModels(t)}
+	r := &transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: coreModels(t)}
 	res, err := r.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +227,7 @@ func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 			ms[i].SQL = "FROM (" + ms[i].SQL + ") UNION ALL FROM (" + ms[i].SQL + ")" // duplicates every key
 		}
 	}
-	r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: ms}
+	r := &transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: ms}
 	_, err := r.Run(context.Background())
 	var ce *transform.CheckError
 	if !errors.As(err, &ce) || ce.Model != "rfm" || ce.Check.Kind != "unique" || ce.Failing != 5 {
@@ -265,11 +271,11 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 		t.Fatalf("first build should be full, got %d changed days", cd.ChangedDays)
 	}
 	late := "transaction_id,order_id,customer_id,ts,amount\nt10,o10,B,2024-01-02 10:00:00,7.00\nt11,o11,G,2024-01-10 10:00:00,3.50\n"
-	if err := os.WriteFile(filepath.Join(filepath.Dir(f.cfg.Sources[0].Path), "inbox", "late.csv"), []byte(late), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(filepath.Dir(f.sources[0].Path), "inbox", "late.csv"), []byte(late), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	in := &lake.Ingester{Layout: f.layout, AsOf: f.asOf}
-	if _, err := in.Ingest(context.Background(), f.cfg.Sources); err != nil {
+	if _, err := in.Ingest(context.Background(), f.sources); err != nil {
 		t.Fatal(err)
 	}
 	second := f.transform(t)
@@ -277,7 +283,7 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 		t.Fatalf("incremental build changed %d days, want 2", cd.ChangedDays)
 	}
 	incremental := dump(t, f, "customer_daily")
-	full := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: coreModels(t), FullRefresh: true}
+	full := &transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: coreModels(t), FullRefresh: true}
 	if _, err := full.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +405,7 @@ func TestIncrementalChecksCoverChangedDays(t *testing.T) {
 	f := setup(t, tiny, "")
 	run := func(m models.Model) (int64, error) {
 		t.Helper()
-		r := &transform.Runner{Layout: f.layout, Config: f.cfg, AsOf: f.asOf, Models: []models.Model{m}}
+		r := &transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: []models.Model{m}}
 		_, err := r.Run(context.Background())
 		var ce *transform.CheckError
 		if errors.As(err, &ce) {
@@ -420,10 +426,10 @@ func TestIncrementalChecksCoverChangedDays(t *testing.T) {
 	}
 	addDay := func(name, csv string) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(filepath.Dir(f.cfg.Sources[0].Path), "inbox", name), []byte(csv), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(f.sources[0].Path), "inbox", name), []byte(csv), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := (&lake.Ingester{Layout: f.layout, AsOf: f.asOf}).Ingest(context.Background(), f.cfg.Sources); err != nil {
+		if _, err := (&lake.Ingester{Layout: f.layout, AsOf: f.asOf}).Ingest(context.Background(), f.sources); err != nil {
 			t.Fatal(err)
 		}
 	}

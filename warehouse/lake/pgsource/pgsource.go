@@ -15,8 +15,39 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/custmart/custmart/jobs/config"
+	"github.com/custmart/custmart/warehouse"
 )
+
+// Settings say which rows of which database a source reads: the rows of
+// Table, or of Query, whose Watermark column is above the last one
+// committed, in watermark order, committed in batches of about BatchSize
+// rows (rows sharing a watermark value stay in one batch).
+type Settings struct {
+	// DSNEnv names the environment variable holding the connection string,
+	// so that no password is written in the configuration.
+	DSNEnv    string
+	Table     string // schema.name; or else Query
+	Query     string
+	Watermark string // an increasing column such as updated_at or id
+	BatchSize int
+}
+
+// Validate checks the settings; fields are named by their configuration keys.
+func (s Settings) Validate() error {
+	if s.DSNEnv == "" {
+		return warehouse.InvalidSetting("dsn_env", "missing", "name the environment variable holding the connection string")
+	}
+	if (s.Table == "") == (s.Query == "") {
+		return warehouse.InvalidSetting("", "give exactly one of table or query", "set postgres.table: schema.name or postgres.query: SELECT ...")
+	}
+	if s.Watermark == "" {
+		return warehouse.InvalidSetting("watermark", "missing", "name an increasing column such as updated_at or id")
+	}
+	if s.BatchSize < 1 {
+		return warehouse.InvalidSetting("batch_size", fmt.Sprintf("%d is not a batch size", s.BatchSize), "give the rows per committed batch, e.g. 50000")
+	}
+	return nil
+}
 
 // connectTimeout bounds the connection attempt when the DSN sets none.
 const connectTimeout = 10 * time.Second
@@ -37,7 +68,7 @@ type Reader struct {
 // Open connects to the source's database and starts reading the rows whose
 // watermark is greater than after (all rows when after is empty). Rows with
 // a NULL watermark are never read.
-func Open(ctx context.Context, source string, pg config.Postgres, after string) (*Reader, error) {
+func Open(ctx context.Context, source string, pg Settings, after string) (*Reader, error) {
 	dsn := os.Getenv(pg.DSNEnv)
 	if dsn == "" {
 		return nil, fmt.Errorf("source %s: environment variable %s is empty; set it to the database's connection string (postgres://user:password@host:5432/db)", source, pg.DSNEnv)
@@ -65,7 +96,7 @@ func Open(ctx context.Context, source string, pg config.Postgres, after string) 
 	return r, nil
 }
 
-func describe(pg config.Postgres) string {
+func describe(pg Settings) string {
 	if pg.Table != "" {
 		return pg.Table
 	}
@@ -80,7 +111,7 @@ func connectCause(err error) error {
 	return err
 }
 
-func (r *Reader) start(ctx context.Context, pg config.Postgres, after string) error {
+func (r *Reader) start(ctx context.Context, pg Settings, after string) error {
 	rel := "(" + pg.Query + ")"
 	if pg.Table != "" {
 		rel = pgx.Identifier(strings.Split(pg.Table, ".")).Sanitize()

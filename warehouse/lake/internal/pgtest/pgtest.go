@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custmart/custmart/internal/pgserver"
+	"github.com/custmart/custmart/fixtures/pgserver"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -1,0 +1,110 @@
+package custmart_test
+
+import (
+	"maps"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/custmart/custmart"
+
+// importRules are the package map of the README's Development section: the
+// packages under a prefix must not depend, even through others, on any
+// package of the project under a forbidden prefix ("" is the whole project).
+var importRules = []struct {
+	packages  string
+	forbidden []string
+}{
+	{"warehouse", []string{"jobs", "cmd"}},
+	{"warehouse/dag", []string{""}},
+	{"jobs", []string{"cmd"}},
+	{"sql", []string{""}},
+	{"fixtures", []string{""}},
+	{"fixtures/pgserver", []string{""}},
+}
+
+// TestPackageImports keeps the imports running with the data flow: the
+// engine (warehouse) knows nothing of the scheduler's configuration or the
+// binary, and the models (sql), the test fixtures (fixtures, the throwaway
+// PostgreSQL among them) and the dependency order (warehouse/dag) import
+// nothing of the project. Test files are not checked: a test may drive the
+// whole pipeline.
+func TestPackageImports(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list: %v\n%s", err, stderr)
+	}
+	imports := map[string][]string{} // every package of the project, with its imports of the project
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		pkg, ok := relative(fields[0])
+		if !ok {
+			continue
+		}
+		imports[pkg] = []string{}
+		for _, imp := range fields[1:] {
+			if dep, ok := relative(imp); ok {
+				imports[pkg] = append(imports[pkg], dep)
+			}
+		}
+	}
+	if len(imports) < 10 {
+		t.Fatalf("go list found %d packages of the project, want them all:\n%s", len(imports), out)
+	}
+	for _, pkg := range slices.Sorted(maps.Keys(imports)) {
+		for _, rule := range importRules {
+			if !under(pkg, rule.packages) {
+				continue
+			}
+			for _, path := range dependencyPaths(imports, pkg) {
+				dep := path[len(path)-1]
+				for _, f := range rule.forbidden {
+					if (f == "" && !under(dep, rule.packages)) || (f != "" && under(dep, f)) {
+						t.Errorf("%s imports %s (%s); see the package map in README.md", pkg, dep, strings.Join(path, " -> "))
+					}
+				}
+			}
+		}
+	}
+}
+
+// relative strips the module path from a package of the project.
+func relative(pkg string) (string, bool) {
+	if pkg == module {
+		return ".", true
+	}
+	return strings.CutPrefix(pkg, module+"/")
+}
+
+func under(pkg, prefix string) bool {
+	return pkg == prefix || strings.HasPrefix(pkg, prefix+"/")
+}
+
+// dependencyPaths returns, for every package pkg depends on, one import
+// chain from pkg to it.
+func dependencyPaths(imports map[string][]string, pkg string) [][]string {
+	var paths [][]string
+	seen := map[string]bool{pkg: true}
+	queue := [][]string{{pkg}}
+	for len(queue) > 0 {
+		path := queue[0]
+		queue = queue[1:]
+		for _, dep := range imports[path[len(path)-1]] {
+			if seen[dep] {
+				continue
+			}
+			seen[dep] = true
+			next := append(path[:len(path):len(path)], dep)
+			paths = append(paths, next)
+			queue = append(queue, next)
+		}
+	}
+	return paths
+}
