@@ -101,8 +101,7 @@ FROM range(1000) r(i)`); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	cfg := config.Default(t.TempDir())
-	env := transform.Env{Config: cfg, AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	env := transform.Env{Params: config.Default(t.TempDir()).Model.Params(), AsOf: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	// Cancelled once the data are read, as a SIGTERM during the fit is.
 	defer func(b func(int) time.Duration) { fitBudget = b }(fitBudget)
 	fitBudget = func(rows int) time.Duration { cancel(); return time.Hour }
