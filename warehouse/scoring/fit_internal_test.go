@@ -26,16 +26,7 @@ func TestParetoBudget(t *testing.T) {
 	paretoBudget = func(time.Duration) time.Duration { return time.Nanosecond }
 
 	ctx := context.Background()
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "w.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := scratchConn(t, ctx)
 	// Hardie's CDNOW summary (weeks, 2 decimals) as the calibration inputs.
 	summary := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", "cdnow_customers_summary_with_transactions.csv")
 	if _, err := os.Stat(summary); err != nil {
@@ -85,16 +76,7 @@ FROM read_csv(?)`, summary); err != nil {
 // failed fit, and the model stops with the cancel.
 func TestFitCancelIsNoFailure(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "w.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := scratchConn(t, ctx)
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE clv_inputs AS
 SELECT (i % 5)::BIGINT AS cal_x, (i % 5 * 10)::BIGINT AS cal_t_x_days, 70::BIGINT AS cal_T_days, 12.5 AS cal_m
 FROM range(1000) r(i)`); err != nil {
@@ -106,7 +88,7 @@ FROM range(1000) r(i)`); err != nil {
 	defer func(b func(int) time.Duration) { fitBudget = b }(fitBudget)
 	fitBudget = func(rows int) time.Duration { cancel(); return time.Hour }
 
-	err = fitModels(ctx, conn, env)
+	err := fitModels(ctx, conn, env)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("fitModels after a cancel: %v, want context.Canceled", err)
 	}
@@ -116,4 +98,20 @@ FROM range(1000) r(i)`); err != nil {
 	if strings.Contains(logs.String(), "failed") {
 		t.Errorf("a cancel logged as a failure:\n%s", logs.String())
 	}
+}
+
+// scratchConn is a connection to a new DuckDB file, closed with the test.
+func scratchConn(t *testing.T, ctx context.Context) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "w.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

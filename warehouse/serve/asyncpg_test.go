@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"testing"
@@ -20,14 +19,6 @@ func TestAsyncpgClient(t *testing.T) {
 	}
 	ts := startServer(t)
 	host, port := ts.host()
-	out, err := exec.Command(debianPython, "testdata/asyncpg_client.py", host, port, testUser, testPassword).Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("asyncpg client failed: %v\n%s", err, stderr)
-	}
 	var got struct {
 		ServerVersion  []int     `json:"server_version"`
 		Select         int       `json:"select"`
@@ -40,9 +31,7 @@ func TestAsyncpgClient(t *testing.T) {
 		Prepared       [][]any   `json:"prepared"`
 		Mart           [][]any   `json:"mart"`
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("decode client output: %v\n%s", err, out)
-	}
+	runPythonClient(t, "asyncpg", "asyncpg_client.py", &got, host, port, testUser, testPassword)
 	if fmt.Sprint(got.ServerVersion) != "[15 0]" || got.Select != 42 {
 		t.Errorf("server version %v, SELECT 40 + 2 = %d", got.ServerVersion, got.Select)
 	}

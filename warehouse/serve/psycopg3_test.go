@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"testing"
@@ -19,14 +18,6 @@ func TestPsycopg3Client(t *testing.T) {
 		t.Fatalf("%s cannot import psycopg (.ci/run installs python3-psycopg): %v", debianPython, err)
 	}
 	ts := startServer(t)
-	out, err := exec.Command(debianPython, "testdata/psycopg3_client.py", ts.url("")).Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("psycopg 3 client failed: %v\n%s", err, stderr)
-	}
 	var got struct {
 		NamedDescription []string `json:"named_description"`
 		NamedFirst       [][]any  `json:"named_first"`
@@ -38,9 +29,7 @@ func TestPsycopg3Client(t *testing.T) {
 		ExecuteStatus    string   `json:"execute_status"`
 		Bound            []string `json:"bound"`
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("decode client output: %v\n%s", err, out)
-	}
+	runPythonClient(t, "psycopg 3", "psycopg3_client.py", &got, ts.url(""))
 	ordered := duckQuery(t, ts.pub.path, "SELECT customer_id, frequency FROM customer_value ORDER BY customer_id")
 	if fmt.Sprint(got.NamedDescription) != "[customer_id frequency]" {
 		t.Errorf("named cursor description %v", got.NamedDescription)

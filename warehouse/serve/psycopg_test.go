@@ -12,6 +12,24 @@ import (
 // package; the python3 first on PATH may be a separate build.
 const debianPython = "/usr/bin/python3"
 
+// runPythonClient runs a client program of testdata with Debian's python and
+// decodes the JSON it prints into got; a failing program fails the test with
+// its stderr.
+func runPythonClient(t *testing.T, client, script string, got any, args ...string) {
+	t.Helper()
+	out, err := exec.Command(debianPython, append([]string{"testdata/" + script}, args...)...).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%s client failed: %v\n%s", client, err, stderr)
+	}
+	if err := json.Unmarshal(out, got); err != nil {
+		t.Fatalf("decode client output: %v\n%s", err, out)
+	}
+}
+
 func TestPsycopg2Client(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a psycopg2 client program; make test runs it")
@@ -21,15 +39,6 @@ func TestPsycopg2Client(t *testing.T) {
 		t.Skipf("%s cannot import psycopg2 (apt-get install python3-psycopg2): %v", debianPython, err)
 	}
 	ts := startServer(t)
-	cmd := exec.Command(debianPython, "testdata/psycopg_client.py", ts.url(""))
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("psycopg2 client failed: %v\n%s", err, stderr)
-	}
 	var got struct {
 		ServerVersion       int      `json:"server_version"`
 		Encoding            string   `json:"encoding"`
@@ -46,9 +55,7 @@ func TestPsycopg2Client(t *testing.T) {
 		Identity            []string `json:"identity"`
 		NamedCursor         []any    `json:"named_cursor"`
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("decode client output: %v\n%s", err, out)
-	}
+	runPythonClient(t, "psycopg2", "psycopg_client.py", &got, ts.url(""))
 	if got.ServerVersion != 150000 || got.Encoding != "UTF8" || got.ShowServerVersion != serverVersion {
 		t.Errorf("server version %d %q, encoding %q", got.ServerVersion, got.ShowServerVersion, got.Encoding)
 	}

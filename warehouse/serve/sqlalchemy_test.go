@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -20,14 +19,6 @@ func TestSQLAlchemyReflection(t *testing.T) {
 	}
 	ts := startServer(t)
 	url := "postgresql+psycopg2://" + testUser + ":" + strings.ReplaceAll(testPassword, " ", "%20") + "@" + ts.addr + "/custmart?sslmode=disable"
-	out, err := exec.Command(debianPython, "testdata/sqlalchemy_client.py", url).Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("SQLAlchemy client failed: %v\n%s", err, stderr)
-	}
 	var got struct {
 		Schemas []string           `json:"schemas"`
 		Tables  []string           `json:"tables"`
@@ -48,9 +39,7 @@ func TestSQLAlchemyReflection(t *testing.T) {
 			Rows    [][]any  `json:"rows"`
 		} `json:"frame"`
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("decode client output: %v\n%s", err, out)
-	}
+	runPythonClient(t, "SQLAlchemy", "sqlalchemy_client.py", &got, url)
 	if fmt.Sprint(got.Tables) != "[customer_value rfm segment_summary]" || len(got.Views) != 0 {
 		t.Errorf("tables %v, views %v", got.Tables, got.Views)
 	}
