@@ -366,7 +366,7 @@ func (s *session) open(pt *portal) *pgError {
 		if pt.stmt.columns != nil && !sameColumns(cur.columns, pt.stmt.columns) {
 			return false, errPlanChanged()
 		}
-		rows, err := stmt.QueryContext(ctx, nil)
+		rows, err := queryStreaming(ctx, stmt)
 		if err != nil {
 			return false, asPGError(err, context.Cause(ctx))
 		}
