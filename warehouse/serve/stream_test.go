@@ -232,3 +232,62 @@ func TestStreamingDriverVersion(t *testing.T) {
 	}
 	t.Error("go.mod does not require github.com/duckdb/duckdb-go/v2")
 }
+
+// TestErrorAfterStreamedRows: rows stream as the engine produces them, so an
+// error in a later row reaches the client after the rows before it, as an
+// ErrorResponse ending the result (as in PostgreSQL), and the connection
+// goes on.
+func TestErrorAfterStreamedRows(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, "SELECT i, CASE WHEN i = 100000 THEN error('row 100000 is bad') ELSE 'ok' END AS v FROM range(200000) r(i)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for rows.Next() {
+		var i int64
+		var v string
+		if err := rows.Scan(&i, &v); err != nil {
+			t.Fatal(err)
+		}
+		if i != n {
+			t.Fatalf("row %d: i = %d", n, i)
+		}
+		n++
+	}
+	err = rows.Err()
+	assertCode(t, err, codeInvalidParameterValue)
+	if !strings.Contains(err.Error(), "row 100000 is bad") {
+		t.Errorf("error %v does not carry the engine's message", err)
+	}
+	if n == 0 || n >= 100000 {
+		t.Errorf("%d rows arrived before the error, want the streamed rows before row 100000", n)
+	}
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Errorf("after the error: %d, %v", one, err)
+	}
+}
+
+// TestStatementTimeoutInterruptsStreamingQuery: a query whose rows the
+// engine is still looking for when the limit passes (here, never finds) is
+// interrupted while it is being fetched from, not only while it executes.
+func TestStatementTimeoutInterruptsStreamingQuery(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "SET statement_timeout = '300ms'"); err != nil {
+		t.Fatal(err)
+	}
+	// Without the interrupt this scans 10^15 rows.
+	_, err := conn.Exec(ctx, "SELECT i FROM range(1000000000000000) r(i) WHERE i % 7 = 9")
+	assertCode(t, err, codeQueryCanceled)
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Errorf("after the timeout: %d, %v", one, err)
+	}
+}
