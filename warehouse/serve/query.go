@@ -323,8 +323,22 @@ func duckTypeForOID(oid uint32) string {
 	return "VARCHAR"
 }
 
+// maxOpenCursors bounds the queries one connection keeps open at once
+// (suspended portals and cursors): each holds an engine connection and a
+// streaming result's buffers.
+const maxOpenCursors = 32
+
 // open starts the portal's query and keeps its rows for runPortal.
 func (s *session) open(pt *portal) *pgError {
+	open := 0
+	for _, p := range s.portals {
+		if p.cur != nil && p != pt {
+			open++
+		}
+	}
+	if open >= maxOpenCursors {
+		return newError(codeProgramLimitExceeded, fmt.Sprintf("too many open cursors and portals in this connection: at most %d run at once; close some (CLOSE, or end the transaction)", maxOpenCursors))
+	}
 	ctx, done := s.statementContext()
 	eng, e := s.engine(ctx)
 	if e != nil {

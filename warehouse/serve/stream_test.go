@@ -291,3 +291,47 @@ func TestStatementTimeoutInterruptsStreamingQuery(t *testing.T) {
 		t.Errorf("after the timeout: %d, %v", one, err)
 	}
 }
+
+// TestOpenCursorsPerConnectionAreBounded: each open cursor holds a running
+// query, so one connection may keep at most maxOpenCursors open; closing one
+// makes room.
+func TestOpenCursorsPerConnectionAreBounded(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	exec := func(sql string) error {
+		_, err := conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec("BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxOpenCursors {
+		if err := exec(fmt.Sprintf("DECLARE c%d CURSOR FOR SELECT * FROM range(10000000)", i)); err != nil {
+			t.Fatalf("cursor %d: %v", i, err)
+		}
+	}
+	assertCode(t, exec("DECLARE one_more CURSOR FOR SELECT 1"), codeProgramLimitExceeded)
+	if err := exec("ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxOpenCursors {
+		if err := exec(fmt.Sprintf("DECLARE c%d CURSOR FOR SELECT * FROM range(10000000)", i)); err != nil {
+			t.Fatalf("after rollback, cursor %d: %v", i, err)
+		}
+	}
+	if err := exec("CLOSE c0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("DECLARE one_more CURSOR FOR SELECT 1"); err != nil {
+		t.Errorf("after CLOSE: %v", err)
+	}
+	var n int64
+	if err := conn.QueryRow(ctx, "FETCH 1 FROM c31", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 0 {
+		t.Errorf("FETCH from the last cursor: %d, %v", n, err)
+	}
+}
