@@ -37,7 +37,9 @@ type corruptRunError struct {
 	why  string
 }
 
-func (e *corruptRunError) Error() string { return fmt.Sprintf("id run %s is damaged: %s", e.path, e.why) }
+func (e *corruptRunError) Error() string {
+	return fmt.Sprintf("id run %s is damaged: %s", e.path, e.why)
+}
 
 func isCorruptRun(err error) bool {
 	var c *corruptRunError
