@@ -305,6 +305,7 @@ func (b *batchRun) lookupIDs(ctx context.Context, conn *sql.Conn, m *Manifest, h
 			return nil, "", err
 		}
 	}
+	start := time.Now()
 	days := map[int32]bool{}
 	var blocks, bytes int64
 	for _, r := range readers {
@@ -317,7 +318,7 @@ func (b *batchRun) lookupIDs(ctx context.Context, conn *sql.Conn, m *Manifest, h
 			return nil, "", err
 		}
 	}
-	b.debug("id lookup", "runs", len(readers), "hashes", len(hashes), "blocks_read", blocks, "bytes_read", bytes, "days", len(days))
+	b.debug("id lookup", "runs", len(readers), "hashes", len(hashes), "blocks_read", blocks, "bytes_read", bytes, "days", len(days), "took", time.Since(start))
 	out := make([]string, 0, len(days))
 	for d := range days {
 		out = append(out, time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly))
@@ -339,6 +340,7 @@ func (b *batchRun) indexCommitted(ctx context.Context, conn *sql.Conn, m *Manife
 }
 
 func (b *batchRun) addRun(ctx context.Context, conn *sql.Conn, m *Manifest, batch Batch) error {
+	start := time.Now()
 	dir, err := idIndexDir(ctx, conn, b.Layout, b.src.Name)
 	if err != nil {
 		return err
@@ -355,7 +357,12 @@ func (b *batchRun) addRun(ctx context.Context, conn *sql.Conn, m *Manifest, batc
 		return err
 	}
 	st.Runs = append(st.Runs, idRunRecord{File: name, Entries: n, Batches: []string{batch.BatchID}})
-	return saveIDState(dir, b.compactRuns(dir, st))
+	st = b.compactRuns(dir, st)
+	if err := saveIDState(dir, st); err != nil {
+		return err
+	}
+	b.debug("indexed batch", "entries", n, "runs", len(st.Runs), "took", time.Since(start))
+	return nil
 }
 
 // mergeCount is how many of the newest runs to merge into one (0: none):
