@@ -430,7 +430,7 @@ func (s *session) runPortal(pt *portal, maxRows int64, describe bool) *pgError {
 			s.send(rowDescription(pt.columns, pt.formats))
 		}
 	}
-	_, more, e := s.sendRows(pt, maxRows)
+	_, more, e := s.sendRows(pt, maxRows, pt.formats)
 	if e != nil {
 		return e
 	}
@@ -476,14 +476,15 @@ func (s *session) executePortal(cmd command) (*portal, *pgError) {
 	return &portal{stmt: &bound}, nil
 }
 
-// fetch answers FETCH from a cursor opened by DECLARE.
-func (s *session) fetch(cmd command, describe bool) *pgError {
+// fetch answers FETCH from a cursor opened by DECLARE, in the result formats
+// of the FETCH's own Bind (nil, all text, in the simple protocol).
+func (s *session) fetch(cmd command, describe bool, formats []int16) *pgError {
 	pt, ok := s.portals[cmd.param]
 	if !ok {
 		return newError(codeInvalidCursorName, fmt.Sprintf("cursor %q does not exist", cmd.param))
 	}
 	if describe {
-		s.send(rowDescription(pt.columns, nil))
+		s.send(rowDescription(pt.columns, formats))
 	}
 	var sent int64
 	if !pt.done {
@@ -492,7 +493,7 @@ func (s *session) fetch(cmd command, describe bool) *pgError {
 		if cmd.kind == cmdMove {
 			sent, more, e = s.skipRows(pt, cmd.count)
 		} else {
-			sent, more, e = s.sendRows(pt, cmd.count)
+			sent, more, e = s.sendRows(pt, cmd.count, formats)
 		}
 		if e != nil {
 			return e
@@ -528,13 +529,13 @@ func (s *session) skipRows(pt *portal, maxRows int64) (skipped int64, more bool,
 }
 
 // sendRows streams up to maxRows rows (0: all) of the portal's open cursor
-// and reports whether rows may remain.
-func (s *session) sendRows(pt *portal, maxRows int64) (sent int64, more bool, e *pgError) {
+// in the given result formats and reports whether rows may remain.
+func (s *session) sendRows(pt *portal, maxRows int64, resultFormats []int16) (sent int64, more bool, e *pgError) {
 	cur := pt.cur
 	tf := s.params.textFormat()
 	formats := make([]bool, len(cur.columns))
 	for i := range formats {
-		formats[i] = formatOf(pt.formats, i) == 1
+		formats[i] = formatOf(resultFormats, i) == 1
 	}
 	var buf []byte
 	values := make([][]byte, len(cur.columns))
