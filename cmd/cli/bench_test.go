@@ -87,7 +87,7 @@ func period(s fixtures.Summary) []time.Time {
 // compares every published mart with one full run over all days.
 func TestIncrementalRunEqualsFullRecompute(t *testing.T) {
 	t.Parallel()
-	src, s := splitFixtures(t, 400)
+	src, s := splitFixtures(t, 150)
 	days := period(s)
 	late, last := s.Start.AddDate(0, 0, 20), s.End
 	asOf := s.End.Format(time.DateOnly)
@@ -157,7 +157,7 @@ warehouse:
 // customer_profile and rfm marts of the same files.
 func TestBareBaselineDoesTheSameWork(t *testing.T) {
 	t.Parallel()
-	src, s := splitFixtures(t, 500)
+	src, s := splitFixtures(t, 150)
 	data := filepath.Join(t.TempDir(), "data")
 	fillInbox(t, src, data, period(s))
 	mustRun(t, "run", "--data-dir", data, "--as-of", s.End.Format(time.DateOnly))

@@ -31,7 +31,7 @@ var reportSections = []string{"pyramid", "segments", "rfm-grid", "value-matrix",
 func sampleWithReport(t *testing.T) (string, string) {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
-	mustRun(t, "fixtures", "--data-dir", data, "--customers", "500", "--seed", "11")
+	mustRun(t, "fixtures", "--data-dir", data, "--customers", "200", "--seed", "11")
 	var b strings.Builder
 	b.WriteString("transaction_id,order_id,customer_id,ts,product_id,quantity,unit_price,amount,currency,channel,store_id\n")
 	for i := range 40 {
