@@ -26,7 +26,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asCLIEnv) == "1" {
 		os.Exit(Do(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if golden.dir != "" {
+		os.RemoveAll(golden.dir)
+	}
+	os.Exit(code)
 }
 
 // Marts that record how the data got there (runs, batches) rather than the
