@@ -65,10 +65,10 @@ type Model struct {
 	Partition string
 	// Source is the incremental model whose changed rows an
 	// incremental_by_key model follows; it reads them through <source>_delta.
-	Source string
-	Publish   bool
-	Checks    []Check
-	SQL       string
+	Source  string
+	Publish bool
+	Checks  []Check
+	SQL     string
 }
 
 // Check is a data-quality check declared in a model header.
