@@ -44,7 +44,7 @@ func Print(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "\nIncremental run: one more day, %s new lines (%s in the lake), as of %s\n", count(inc.NewLines), count(inc.Lines), inc.AsOf)
 		printStages(w, inc.Stages, false, true)
 		if inc.ShareOfFull > 0 {
-			fmt.Fprintf(w, "incremental end to end = %.1f%% of the full run\n", inc.ShareOfFull*100)
+			fmt.Fprintf(w, "incremental end to end = %.1f%% of the full run (%.1f%% by CPU)\n", inc.ShareOfFull*100, inc.CPUShareOfFull*100)
 		}
 	}
 	if len(r.Serve) > 0 {

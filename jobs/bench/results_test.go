@@ -33,3 +33,41 @@ func TestCurveFlatness(t *testing.T) {
 		}
 	}
 }
+
+// TestIssue15Targets: each ratio of issue 15 is checked by wall time and by
+// CPU time against its own limit, so a loaded machine's wall figure and a
+// steady CPU figure can disagree in the report.
+func TestIssue15Targets(t *testing.T) {
+	t.Parallel()
+	r := &Results{
+		Full: &RunResult{Stages: []Stage{
+			{Name: "ingest", Kind: KindStage, Ratio: 2.4, CPURatio: 1.4},
+			{Name: "end to end", Kind: KindTotal, Ratio: 1.9, CPURatio: 3.1},
+		}},
+		OneFile:     &Stage{Name: "ingest (one file)", Kind: KindStage, Ratio: 1.2, CPURatio: 1.6},
+		Incremental: &RunResult{ShareOfFull: 0.3, CPUShareOfFull: 0.2},
+	}
+	want := map[string]bool{
+		"end to end / sum of bare stages":          true,
+		"end to end / sum of bare stages, CPU":     false,
+		"ingest of the day files / bare COPY":      false,
+		"ingest of the day files / bare COPY, CPU": true,
+		"ingest of one file / bare COPY":           true,
+		"ingest of one file / bare COPY, CPU":      false,
+		"daily run / full run":                     false,
+		"daily run / full run, CPU":                true,
+	}
+	got := map[string]bool{}
+	for _, tg := range targets(r) {
+		if _, ok := want[tg.Name]; ok {
+			got[tg.Name] = tg.Met
+		}
+	}
+	for name, met := range want {
+		if m, ok := got[name]; !ok {
+			t.Errorf("no target %q", name)
+		} else if m != met {
+			t.Errorf("%s: met %v, want %v", name, m, met)
+		}
+	}
+}

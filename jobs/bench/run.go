@@ -239,6 +239,9 @@ func (b *bencher) incrementalRun(ctx context.Context, d dataDir, set fixtureSet,
 	}
 	if t, ok := run.stage("end to end"); ok && fullTotal.Seconds > 0 {
 		run.ShareOfFull = t.Seconds / fullTotal.Seconds
+		if fullTotal.CPUSeconds > 0 {
+			run.CPUShareOfFull = t.CPUSeconds / fullTotal.CPUSeconds
+		}
 	}
 	return run, nil
 }
