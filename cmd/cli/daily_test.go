@@ -105,9 +105,9 @@ func TestDailyRunsEqualFullRebuild(t *testing.T) {
 	for _, st := range steps {
 		st.add()
 		out := run(st.asOf)
-		for _, m := range []string{"customer_base", "customer_months"} {
+		for _, m := range []string{"customer_base", "customer_months", "daily_customer_sales"} {
 			if !builtByKey(out, m) {
-				t.Fatalf("%s: the daily run did not rebuild %s by customer:\n%s", st.name, m, out)
+				t.Fatalf("%s: the daily run did not rebuild %s by key:\n%s", st.name, m, out)
 			}
 		}
 	}
