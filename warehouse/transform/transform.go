@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -424,11 +425,11 @@ func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.
 		if err != nil {
 			return 0, err
 		}
-		stmts := append(journal,
+		stmts := slices.Concat(journal, []string{
 			fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT day FROM changed_days)", name, part),
 			fmt.Sprintf("INSERT INTO %s BY NAME %s", name, m.SQL),
-			"DELETE FROM _custmart_partitions WHERE model = "+warehouse.Quote(m.Name)+" AND day IN (SELECT day FROM changed_days)")
-		stmts = append(stmts, journal...)
+			"DELETE FROM _custmart_partitions WHERE model = " + warehouse.Quote(m.Name) + " AND day IN (SELECT day FROM changed_days)",
+		}, journal)
 		for _, s := range stmts {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
 				return 0, err
