@@ -134,7 +134,7 @@ func FitBGNBD(ctx context.Context, data []Customer) (BGNBD, Fit, error) {
 	}
 	start := []float64{0, math.Log(h.rateScale()), 0, 0}
 	f := h.bgnbdObjective()
-	theta, fit, err := minimize(ctx, f, start)
+	theta, fit, err := minimize(ctx, f, start, h.total, paramNames(BGNBD{}.Params()))
 	if err != nil {
 		return BGNBD{}, Fit{}, fmt.Errorf("fit bgnbd on %d rows: %w", len(data), err)
 	}

@@ -58,8 +58,10 @@ const (
 	// search that could not improve) with the gradient not small.
 	StatusNotConverged FitStatus = "not_converged"
 	// StatusBoundary: a parameter ran off below 1e-6 or above 1e6, where the
-	// likelihood still rises towards a limit: the data do not identify the
-	// model (a handful of customers, or an as-of date far past the data).
+	// likelihood still rises towards a limit, or the fit was stopped on its
+	// way there (a parameter moved e-fold for a negligible gain): the data
+	// do not identify the model (a handful of customers, or an as-of date
+	// far past the data).
 	StatusBoundary FitStatus = "boundary"
 	// StatusOverBudget: the fit was abandoned when its time budget (the
 	// deadline of its context) ran out.

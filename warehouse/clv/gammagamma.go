@@ -59,7 +59,7 @@ func FitGammaGamma(ctx context.Context, data []Spend) (GammaGamma, Fit, error) {
 	// start it at the observed mean.
 	start := []float64{0, math.Log(2), math.Log(s.meanM)}
 	f := s.objective()
-	theta, fit, err := minimize(ctx, f, start)
+	theta, fit, err := minimize(ctx, f, start, s.total, paramNames(GammaGamma{}.Params()))
 	if err != nil {
 		return GammaGamma{}, Fit{}, fmt.Errorf("fit gamma-gamma on %d rows: %w", len(data), err)
 	}

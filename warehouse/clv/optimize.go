@@ -39,6 +39,16 @@ const (
 	// or more, on a ridge to the boundary (a handful of customers) 1.5e-7
 	// or less.
 	flatCurvature = 1e-5
+	// driftGain is the least gain in total log-likelihood (over all
+	// customers) worth a parameter moving e-fold further from the start: a
+	// fit that gains less keeps climbing a ridge towards the boundary (s and
+	// beta of Pareto/NBD growing together, say, when the data cannot tell
+	// their dropout rates apart), where each step gains less than the last
+	// and costs more, and is stopped there. Twice the gain is a
+	// likelihood-ratio statistic of 0.2, far from any significance: the
+	// data cannot tell the points apart, nor, since the gains shrink
+	// geometrically on such a ridge, the stopping point from its limit.
+	driftGain = 0.1
 )
 
 // objective returns the mean negative log-likelihood per customer at theta
@@ -52,11 +62,13 @@ type objective func(theta, grad []float64) float64
 var errRanOff = errors.New("a parameter ran off below 1e-6 or above 1e6")
 
 // minimize maximises a likelihood from start (log-parameters) with BFGS,
-// within maxIterations, maxEvaluations and the deadline of ctx. It returns
+// within maxIterations, maxEvaluations and the deadline of ctx; f is the
+// mean over customers (their total weight), names are the parameters' for
+// the fit's detail. It returns
 // the estimate and the fit summary, minus LogLikelihood and Customers, which
 // the caller knows better. An error is either ctx's (the budget ran out or
 // the run was cancelled) or says why there is no estimate at all.
-func minimize(ctx context.Context, f objective, start []float64) ([]float64, Fit, error) {
+func minimize(ctx context.Context, f objective, start []float64, customers float64, names []string) ([]float64, Fit, error) {
 	c := &cachedObjective{f: f}
 	problem := optimize.Problem{
 		Func: c.value,
@@ -72,11 +84,16 @@ func minimize(ctx context.Context, f objective, start []float64) ([]float64, Fit
 			return optimize.NotTerminated, nil
 		},
 	}
+	drift := &driftConverge{
+		FunctionConverge: optimize.FunctionConverge{Relative: 1e-15, Iterations: 20},
+		start:            start,
+		customers:        customers,
+	}
 	settings := &optimize.Settings{
 		GradientThreshold: gradTol,
 		MajorIterations:   maxIterations,
 		FuncEvaluations:   maxEvaluations,
-		Converger:         &optimize.FunctionConverge{Relative: 1e-15, Iterations: 20},
+		Converger:         drift,
 	}
 	res, err := optimize.Minimize(problem, start, settings, &optimize.BFGS{Linesearcher: &optimize.MoreThuente{}})
 	if ctxErr := ctx.Err(); ctxErr != nil {
@@ -102,6 +119,10 @@ func minimize(ctx context.Context, f objective, start []float64) ([]float64, Fit
 		fit.Detail = fmt.Sprintf("%v: %v", res.Status, err)
 	}
 	switch {
+	case drift.drifted:
+		fit.Status = StatusBoundary
+		fit.Detail = fmt.Sprintf("%s went from %.3g to %.3g, away from the start, for a log-likelihood gain of %.2g (under %g): the fit climbs a ridge towards the boundary and the data do not identify the model",
+			names[drift.param], math.Exp(drift.from), math.Exp(theta[drift.param]), drift.gain, driftGain)
 	case c.ranOff || slices.ContainsFunc(theta, ranOff):
 		fit.Status = StatusBoundary
 		if !errors.Is(err, errRanOff) {
@@ -127,6 +148,49 @@ func minimize(ctx context.Context, f objective, start []float64) ([]float64, Fit
 		fit.Detail = fmt.Sprintf("converged to within rounding: the likelihood stopped improving with the gradient at %.2g, within %g", gradNorm, convergedGradTol)
 	}
 	return theta, fit, nil
+}
+
+// driftConverge is FunctionConverge that also stops a climb towards the
+// boundary: at each major iteration, when a log-parameter has moved at least
+// 1 further from the start than at the last checkpoint, the total
+// log-likelihood must have gained driftGain since then (and the iterate
+// becomes the checkpoint), or the fit stops with drifted set.
+type driftConverge struct {
+	optimize.FunctionConverge
+	start     []float64
+	customers float64 // the objective is the mean over them
+
+	mark    []float64 // the checkpoint
+	markF   float64
+	drifted bool
+	param   int     // with drifted: the parameter that moved,
+	from    float64 // from this log-value at the checkpoint,
+	gain    float64 // for this gain in total log-likelihood
+}
+
+func (d *driftConverge) Init(dim int) {
+	d.FunctionConverge.Init(dim)
+	d.mark, d.drifted = nil, false
+}
+
+func (d *driftConverge) Converged(loc *optimize.Location) optimize.Status {
+	if d.mark == nil {
+		d.mark, d.markF = slices.Clone(loc.X), loc.F
+		return d.FunctionConverge.Converged(loc)
+	}
+	for i, v := range loc.X {
+		if math.Abs(v-d.start[i]) < math.Abs(d.mark[i]-d.start[i])+1 {
+			continue
+		}
+		if gain := (d.markF - loc.F) * d.customers; gain < driftGain {
+			d.drifted, d.param, d.from, d.gain = true, i, d.mark[i], gain
+			return optimize.FunctionConvergence
+		}
+		copy(d.mark, loc.X)
+		d.markF = loc.F
+		break
+	}
+	return d.FunctionConverge.Converged(loc)
 }
 
 // flat reports whether the Hessian of c at theta (central differences of the
@@ -161,6 +225,15 @@ func flat(c *cachedObjective, theta []float64) bool {
 	}
 	values := eig.Values(nil) // ascending
 	return !(values[0] > flatCurvature*math.Max(1, values[n-1]))
+}
+
+// paramNames are the names of ps, in order.
+func paramNames(ps []Param) []string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return names
 }
 
 func ranOff(v float64) bool { return math.Abs(v) > boundaryLog }

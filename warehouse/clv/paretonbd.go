@@ -113,7 +113,7 @@ func FitParetoNBD(ctx context.Context, data []Customer) (ParetoNBD, Fit, error) 
 	scale := math.Log(h.rateScale())
 	start := []float64{0, scale, 0, scale}
 	f := h.paretoNBDObjective()
-	theta, fit, err := minimize(ctx, f, start)
+	theta, fit, err := minimize(ctx, f, start, h.total, paramNames(ParetoNBD{}.Params()))
 	if err != nil {
 		return ParetoNBD{}, Fit{}, fmt.Errorf("fit pareto/nbd on %d rows: %w", len(data), err)
 	}

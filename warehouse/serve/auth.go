@@ -5,10 +5,13 @@ import (
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"unicode"
@@ -16,14 +19,18 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL speaks it: no channel
-// binding, and the user name comes from the startup message, not from the
-// SCRAM exchange.
+// SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL speaks it: the user name
+// comes from the startup message, not from the SCRAM exchange, and over TLS
+// SCRAM-SHA-256-PLUS binds the exchange to the server certificate
+// (tls-server-end-point, RFC 5929), so a man in the middle holding another
+// certificate cannot relay it.
 
 const (
-	scramMechanism  = "SCRAM-SHA-256"
-	scramIterations = 4096 // PostgreSQL's default scram_iterations
-	scramSaltLen    = 16
+	scramMechanism     = "SCRAM-SHA-256"
+	scramPlusMechanism = "SCRAM-SHA-256-PLUS"
+	scramBindingType   = "tls-server-end-point"
+	scramIterations    = 4096 // PostgreSQL's default scram_iterations
+	scramSaltLen       = 16
 )
 
 // scramSecret is what the server stores for a user: never the password.
@@ -127,30 +134,90 @@ func hmacSHA256(key []byte, msg string) []byte {
 	return m.Sum(nil)
 }
 
+// tlsServerEndPoint is the tls-server-end-point channel binding data of
+// cert (RFC 5929 section 4.1): its hash by the hash function of its
+// signature algorithm, SHA-256 when that is MD5 or SHA-1. It is undefined for
+// signatures without a hash function, such as Ed25519.
+func tlsServerEndPoint(cert *x509.Certificate) ([]byte, error) {
+	var h hash.Hash
+	switch cert.SignatureAlgorithm {
+	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1,
+		x509.SHA256WithRSA, x509.SHA256WithRSAPSS, x509.DSAWithSHA256, x509.ECDSAWithSHA256:
+		h = sha256.New()
+	case x509.SHA384WithRSA, x509.SHA384WithRSAPSS, x509.ECDSAWithSHA384:
+		h = sha512.New384()
+	case x509.SHA512WithRSA, x509.SHA512WithRSAPSS, x509.ECDSAWithSHA512:
+		h = sha512.New()
+	default:
+		return nil, fmt.Errorf("%s channel binding is undefined for certificates signed with %v", scramBindingType, cert.SignatureAlgorithm)
+	}
+	h.Write(cert.Raw)
+	return h.Sum(nil), nil
+}
+
 // scramExchange is the server side of one authentication.
 type scramExchange struct {
-	secret          scramSecret
+	secret scramSecret
+	// canBind says the server offered SCRAM-SHA-256-PLUS on this connection;
+	// binding is the certificate's tls-server-end-point data when the client
+	// chose it, nil for SCRAM-SHA-256.
+	canBind         bool
+	binding         []byte
 	gs2Header       string
 	clientFirstBare string
 	serverFirst     string
 	nonce           string
 }
 
+// malformedSCRAM is PostgreSQL's error for a SCRAM message it cannot accept.
+func malformedSCRAM(detail string) *pgError {
+	e := newFatal(codeProtocolViolation, "malformed SCRAM message")
+	e.Detail = detail
+	return e
+}
+
 // start reads the client-first message and returns the server-first one.
+// Its GS2 header says whether the client binds to the channel: "n" (it
+// cannot), "y" (it could, but thinks the server cannot) or
+// "p=tls-server-end-point" (it does); each must agree with the mechanism the
+// client chose, and "y" where the server offered binding is a downgrade.
 func (x *scramExchange) start(clientFirst []byte) (string, error) {
 	msg := string(clientFirst)
-	var gs2 string
-	switch {
-	case strings.HasPrefix(msg, "n,,"), strings.HasPrefix(msg, "y,,"):
-		// y: the client could bind to the channel but thinks we cannot, which is true.
-		gs2 = msg[:3]
-	case strings.HasPrefix(msg, "p="):
-		return "", errors.New("channel binding is not supported: connect with channel_binding=disable or prefer")
-	default:
-		return "", errors.New("malformed SCRAM client-first message")
+	flag, rest, ok1 := strings.Cut(msg, ",")
+	authzid, bare, ok2 := strings.Cut(rest, ",")
+	if !ok1 || !ok2 {
+		return "", malformedSCRAM("The client-first message has no GS2 header.")
 	}
-	x.gs2Header = gs2
-	x.clientFirstBare = msg[len(gs2):]
+	if authzid != "" {
+		return "", malformedSCRAM("client uses authorization identity, but it is not supported")
+	}
+	const noBindingData = "The client selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data."
+	switch {
+	case flag == "n":
+		if x.binding != nil {
+			return "", malformedSCRAM(noBindingData)
+		}
+	case flag == "y":
+		if x.binding != nil {
+			return "", malformedSCRAM(noBindingData)
+		}
+		if x.canBind {
+			e := newFatal(codeInvalidAuthSpec, "SCRAM channel binding negotiation error")
+			e.Detail = "The client supports SCRAM channel binding but thinks the server does not.  However, this server does support channel binding."
+			return "", e
+		}
+	case strings.HasPrefix(flag, "p="):
+		if x.binding == nil {
+			return "", malformedSCRAM("The client selected SCRAM-SHA-256 without channel binding, but the SCRAM message includes channel binding data.")
+		}
+		if kind := flag[2:]; kind != scramBindingType {
+			return "", newFatal(codeProtocolViolation, fmt.Sprintf("unsupported SCRAM channel-binding type %q", kind))
+		}
+	default:
+		return "", malformedSCRAM(fmt.Sprintf("Unexpected channel-binding flag %q.", flag))
+	}
+	x.gs2Header = msg[:len(flag)+len(authzid)+2]
+	x.clientFirstBare = bare
 	var clientNonce string
 	for _, attr := range strings.Split(x.clientFirstBare, ",") {
 		if v, ok := strings.CutPrefix(attr, "r="); ok {
@@ -158,7 +225,7 @@ func (x *scramExchange) start(clientFirst []byte) (string, error) {
 		}
 	}
 	if clientNonce == "" {
-		return "", errors.New("SCRAM client-first message has no nonce")
+		return "", malformedSCRAM("The client-first message has no nonce.")
 	}
 	serverNonce := make([]byte, 18)
 	rand.Read(serverNonce)
@@ -172,12 +239,12 @@ func (x *scramExchange) finish(clientFinal []byte) (string, error) {
 	msg := string(clientFinal)
 	idx := strings.LastIndex(msg, ",p=")
 	if idx < 0 {
-		return "", errors.New("SCRAM client-final message has no proof")
+		return "", malformedSCRAM("The client-final message has no proof.")
 	}
 	withoutProof := msg[:idx]
 	proof, err := base64.StdEncoding.DecodeString(msg[idx+3:])
 	if err != nil || len(proof) != sha256.Size {
-		return "", errors.New("malformed SCRAM client proof")
+		return "", malformedSCRAM("Malformed proof in client-final-message.")
 	}
 	var nonce, binding string
 	for _, attr := range strings.Split(withoutProof, ",") {
@@ -188,11 +255,16 @@ func (x *scramExchange) finish(clientFinal []byte) (string, error) {
 			binding = v
 		}
 	}
-	if nonce != x.nonce {
-		return "", errors.New("SCRAM nonce mismatch")
+	// c= is the GS2 header followed by the binding data, in base64.
+	want := base64.StdEncoding.EncodeToString(append([]byte(x.gs2Header), x.binding...))
+	if subtle.ConstantTimeCompare([]byte(binding), []byte(want)) != 1 {
+		if x.binding != nil {
+			return "", newFatal(codeInvalidAuthSpec, "SCRAM channel binding check failed")
+		}
+		return "", newFatal(codeProtocolViolation, "unexpected SCRAM channel-binding attribute in client-final-message")
 	}
-	if binding != base64.StdEncoding.EncodeToString([]byte(x.gs2Header)) {
-		return "", errors.New("SCRAM channel binding mismatch")
+	if nonce != x.nonce {
+		return "", malformedSCRAM("Nonce does not match.")
 	}
 	authMessage := x.clientFirstBare + "," + x.serverFirst + "," + withoutProof
 	clientSignature := hmacSHA256(x.secret.storedKey, authMessage)

@@ -408,6 +408,7 @@ func classifyFetch(st statement) command {
 type copySpec struct {
 	query      statement
 	csv        bool
+	binary     bool // PostgreSQL's binary COPY format, values as the extended protocol's binary
 	header     bool
 	delimiter  string
 	null       string
@@ -537,6 +538,7 @@ func parseCopyOptions(words []token, spec *copySpec) *pgError {
 		}
 	}
 	delimiterSet, nullSet := false, false
+	var csvOnly string // a CSV option given, which binary format refuses
 	for _, o := range opts {
 		switch o.name {
 		case "format", "binary", "csv":
@@ -546,10 +548,13 @@ func parseCopyOptions(words []token, spec *copySpec) *pgError {
 			}
 			switch format {
 			case "csv":
-				spec.csv = true
+				spec.csv, spec.binary = true, false
+			case "binary":
+				spec.csv, spec.binary = false, true
 			case "text":
+				spec.csv, spec.binary = false, false
 			default:
-				return newError(codeFeatureNotSupported, fmt.Sprintf("COPY format %q is not supported: use text or csv", format))
+				return newError(codeFeatureNotSupported, fmt.Sprintf("COPY format %q is not supported: use text, csv or binary", format))
 			}
 		case "header":
 			switch strings.ToLower(o.value) {
@@ -568,13 +573,16 @@ func parseCopyOptions(words []token, spec *copySpec) *pgError {
 			nullSet = true
 		case "quote":
 			spec.quote = o.value
+			csvOnly = "quote"
 		case "escape":
 			spec.escape = o.value
+			csvOnly = "escape"
 		case "force_quote":
 			if o.value != "*" {
 				return newError(codeFeatureNotSupported, "COPY FORCE_QUOTE only supports *")
 			}
 			spec.forceQuote = true
+			csvOnly = "force quote"
 		case "encoding":
 			if !isUTF8(o.value) {
 				return newError(codeFeatureNotSupported, fmt.Sprintf("COPY ENCODING %q is not supported: the server only speaks UTF8", o.value))
@@ -582,6 +590,21 @@ func parseCopyOptions(words []token, spec *copySpec) *pgError {
 		default:
 			return newError(codeSyntaxError, fmt.Sprintf("COPY option %q is not recognized", o.name))
 		}
+	}
+	if spec.binary {
+		// PostgreSQL's refusals of text and CSV options in binary format.
+		for _, o := range []struct {
+			set  bool
+			name string
+		}{{delimiterSet, "DELIMITER"}, {nullSet, "NULL"}, {spec.header, "HEADER"}} {
+			if o.set {
+				return newError(codeSyntaxError, fmt.Sprintf("cannot specify %s in BINARY mode", o.name))
+			}
+		}
+		if csvOnly != "" {
+			return newError(codeFeatureNotSupported, fmt.Sprintf("COPY %s available only in CSV mode", csvOnly))
+		}
+		return nil
 	}
 	if spec.csv {
 		if !delimiterSet {

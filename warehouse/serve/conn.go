@@ -80,7 +80,7 @@ func (s *Server) handle(queries context.Context, conn net.Conn) {
 		return
 	}
 	log = log.With(logUser, user)
-	if err := s.authenticate(be, user); err != nil {
+	if err := s.authenticate(be, user, tlsOn); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) {
 			log.Warn("authentication failed", logErr, err)
@@ -192,10 +192,11 @@ func negotiateVersion(m *pgproto3.StartupMessage) *pgproto3.NegotiateProtocolVer
 	return &pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: options}
 }
 
-// authenticate runs SCRAM-SHA-256 for user. Unknown users go through the
-// same exchange with a made-up salt and fail at the end, so a client cannot
-// tell them from a wrong password.
-func (s *Server) authenticate(be *pgproto3.Backend, user string) error {
+// authenticate runs SCRAM-SHA-256 for user, or SCRAM-SHA-256-PLUS when the
+// connection is TLS and the client binds to the channel. Unknown users go
+// through the same exchange with a made-up salt and fail at the end, so a
+// client cannot tell them from a wrong password.
+func (s *Server) authenticate(be *pgproto3.Backend, user string, tlsOn bool) error {
 	secret, known := s.users[user]
 	if !known {
 		salt := hmac.New(sha256.New, s.mockKey)
@@ -204,7 +205,13 @@ func (s *Server) authenticate(be *pgproto3.Backend, user string) error {
 	}
 	failed := newFatal(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
 
-	be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}})
+	// Like PostgreSQL: the -PLUS variant first, and only over TLS.
+	canBind := tlsOn && s.endPoint != nil
+	mechanisms := []string{scramMechanism}
+	if canBind {
+		mechanisms = []string{scramPlusMechanism, scramMechanism}
+	}
+	be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: mechanisms})
 	if err := be.Flush(); err != nil {
 		return err
 	}
@@ -214,13 +221,19 @@ func (s *Server) authenticate(be *pgproto3.Backend, user string) error {
 		return err
 	}
 	initial, ok := msg.(*pgproto3.SASLInitialResponse)
-	if !ok || initial.AuthMechanism != scramMechanism {
-		return newFatal(codeProtocolViolation, "expected a SCRAM-SHA-256 SASL initial response")
+	if !ok {
+		return newFatal(codeProtocolViolation, "expected a SASL initial response")
 	}
-	x := &scramExchange{secret: secret}
+	x := &scramExchange{secret: secret, canBind: canBind}
+	switch {
+	case initial.AuthMechanism == scramPlusMechanism && canBind:
+		x.binding = s.endPoint
+	case initial.AuthMechanism != scramMechanism:
+		return newFatal(codeProtocolViolation, "client selected an invalid SASL authentication mechanism")
+	}
 	serverFirst, err := x.start(initial.Data)
 	if err != nil {
-		return newFatal(codeProtocolViolation, err.Error())
+		return err
 	}
 	be.Send(&pgproto3.AuthenticationSASLContinue{Data: []byte(serverFirst)})
 	if err := be.Flush(); err != nil {
@@ -240,7 +253,7 @@ func (s *Server) authenticate(be *pgproto3.Backend, user string) error {
 		return failed
 	}
 	if err != nil {
-		return newFatal(codeProtocolViolation, err.Error())
+		return err
 	}
 	be.Send(&pgproto3.AuthenticationSASLFinal{Data: []byte(serverFinal)})
 	be.SetAuthType(pgproto3.AuthTypeOk)

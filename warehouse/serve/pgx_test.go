@@ -987,3 +987,29 @@ func TestCastParameterTypes(t *testing.T) {
 		t.Errorf("got %v %v %v", product, next, day)
 	}
 }
+
+// TestCopyBinaryLayout checks COPY ... (FORMAT binary) byte for byte as
+// PostgreSQL writes it: the 19-byte header, tuples of a field count and
+// length-prefixed values (-1 for NULL), and the trailer -1.
+func TestCopyBinaryLayout(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	conn := ts.connect(t)
+	const header = "5047434f50590aff0d0a00" + "00000000" + "00000000"
+	for _, c := range []struct {
+		query, tag, want string
+	}{
+		{"SELECT 7::INTEGER AS n, NULL::VARCHAR AS s, 'ab' AS t", "COPY 1",
+			header + "0003" + "0000000400000007" + "ffffffff" + "000000026162" + "ffff"},
+		{"SELECT 1::INTEGER AS n WHERE false", "COPY 0", header + "ffff"},
+	} {
+		var out strings.Builder
+		tag, err := conn.PgConn().CopyTo(context.Background(), &out, "COPY ("+c.query+") TO STDOUT (FORMAT binary)")
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		if got := hex.EncodeToString([]byte(out.String())); got != c.want || tag.String() != c.tag {
+			t.Errorf("%s: %s %s\nwant %s %s", c.query, tag, got, c.tag, c.want)
+		}
+	}
+}

@@ -176,3 +176,29 @@ CREATE TABLE x (a int);
 		}
 	}
 }
+
+// TestPsqlChannelBinding: libpq binds SCRAM to the server certificate over
+// TLS with channel_binding=require, and refuses to connect without TLS.
+func TestPsqlChannelBinding(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs psql, a client program; make test runs it")
+	}
+	t.Parallel()
+	ts := startServer(t, withTLS(t, false))
+	output, err := runPsql(t, ts, "sslmode=require channel_binding=require", "\\conninfo\nSELECT count(*) AS bound_rows FROM rfm;\n")
+	if err != nil {
+		t.Fatalf("psql with channel_binding=require: %v\n%s", err, output)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`SSL connection \(protocol: TLSv1\.[23]`),
+		regexp.MustCompile(`(?m)^\s+1000$`),
+	} {
+		if !want.MatchString(output) {
+			t.Errorf("psql output lacks %s:\n%s", want, output)
+		}
+	}
+	output, err = runPsql(t, ts, "sslmode=disable channel_binding=require", "SELECT 1;\n")
+	if err == nil || !strings.Contains(output, "channel binding required, but SSL not in use") {
+		t.Errorf("psql without TLS, channel_binding=require: %v\n%s", err, output)
+	}
+}

@@ -6,9 +6,11 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -573,7 +575,12 @@ func (s *session) failPortal(pt *portal, e *pgError) *pgError {
 	return e
 }
 
-// runCopy answers COPY ... TO STDOUT: the query's rows as COPY text or CSV.
+// binaryCopyHeader starts PostgreSQL's binary COPY format: the signature,
+// 32-bit flags (no OIDs) and a header extension of length 0.
+const binaryCopyHeader = "PGCOPY\n\xff\r\n\x00" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00"
+
+// runCopy answers COPY ... TO STDOUT: the query's rows as COPY text, CSV or
+// binary.
 func (s *session) runCopy(pt *portal) *pgError {
 	if e := s.open(pt); e != nil {
 		return e
@@ -581,10 +588,22 @@ func (s *session) runCopy(pt *portal) *pgError {
 	cur := pt.cur
 	spec := pt.stmt.cmd.copy
 	tf := s.params.textFormat()
+	format := uint16(0)
+	if spec.binary {
+		format = 1
+	}
 	formats := make([]uint16, len(cur.columns))
-	s.send(&pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: formats})
+	for i := range formats {
+		formats[i] = format
+	}
+	s.send(&pgproto3.CopyOutResponse{OverallFormat: byte(format), ColumnFormatCodes: formats})
 	var line []byte
-	if spec.header {
+	switch {
+	case spec.binary:
+		// Like PostgreSQL, the header travels in the first row's message
+		// (psycopg 3 expects it there), or the trailer's when there is no row.
+		line = append(line, binaryCopyHeader...)
+	case spec.header:
 		for i, c := range cur.columns {
 			if i > 0 {
 				line = append(line, spec.delimiter...)
@@ -593,6 +612,7 @@ func (s *session) runCopy(pt *portal) *pgError {
 		}
 		line = append(line, '\n')
 		s.send(&pgproto3.CopyData{Data: line})
+		line = line[:0]
 	}
 	var field []byte
 	for {
@@ -605,25 +625,18 @@ func (s *session) runCopy(pt *portal) *pgError {
 		if cur.count%1024 == 0 && cur.ctx.Err() != nil {
 			return s.failPortal(pt, asPGError(cur.ctx.Err(), context.Cause(cur.ctx)))
 		}
-		line = line[:0]
-		for i, v := range cur.values {
-			if i > 0 {
-				line = append(line, spec.delimiter...)
-			}
-			if v == nil {
-				line = append(line, spec.null...)
-				continue
-			}
-			var err error
-			field, err = appendText(field[:0], &cur.columns[i], v, tf)
-			if err != nil {
-				return s.failPortal(pt, newError(codeInternalError, fmt.Sprintf("encode column %q: %v", cur.columns[i].name, err)))
-			}
-			line = appendCopyField(line, field, spec, true)
+		var err error
+		if spec.binary {
+			line, err = appendBinaryCopyRow(line, cur.columns, cur.values, tf)
+		} else {
+			line, field, err = appendTextCopyRow(line, field, cur.columns, cur.values, spec, tf)
 		}
-		line = append(line, '\n')
+		if err != nil {
+			return s.failPortal(pt, newError(codeInternalError, err.Error()))
+		}
 		s.be.Send(&pgproto3.CopyData{Data: line})
 		s.buffered += len(line) + 5
+		line = line[:0]
 		cur.count++
 		if s.buffered >= flushThreshold {
 			if err := s.flush(); err != nil {
@@ -631,11 +644,56 @@ func (s *session) runCopy(pt *portal) *pgError {
 			}
 		}
 	}
+	if spec.binary {
+		s.send(&pgproto3.CopyData{Data: binary.BigEndian.AppendUint16(line, 0xffff)}) // the trailer: field count -1
+	}
 	s.send(&pgproto3.CopyDone{})
 	s.send(&pgproto3.CommandComplete{CommandTag: []byte("COPY " + strconv.FormatInt(cur.count, 10))})
 	pt.close()
 	pt.done = true
 	return nil
+}
+
+// appendTextCopyRow appends one row in COPY text or CSV format; field is
+// scratch space for one value.
+func appendTextCopyRow(line, field []byte, cols []column, values []driver.Value, spec *copySpec, tf textFormat) ([]byte, []byte, error) {
+	for i, v := range values {
+		if i > 0 {
+			line = append(line, spec.delimiter...)
+		}
+		if v == nil {
+			line = append(line, spec.null...)
+			continue
+		}
+		var err error
+		field, err = appendText(field[:0], &cols[i], v, tf)
+		if err != nil {
+			return nil, field, fmt.Errorf("encode column %q: %w", cols[i].name, err)
+		}
+		line = appendCopyField(line, field, spec, true)
+	}
+	return append(line, '\n'), field, nil
+}
+
+// appendBinaryCopyRow appends one tuple in binary COPY format: the field
+// count, then each value's length (-1 for NULL) and its binary form, the
+// one the extended protocol sends.
+func appendBinaryCopyRow(line []byte, cols []column, values []driver.Value, tf textFormat) ([]byte, error) {
+	line = binary.BigEndian.AppendUint16(line, uint16(len(values)))
+	for i, v := range values {
+		if v == nil {
+			line = binary.BigEndian.AppendUint32(line, math.MaxUint32)
+			continue
+		}
+		at := len(line)
+		line = append(line, 0, 0, 0, 0)
+		var err error
+		if line, err = appendBinary(line, &cols[i], v, tf); err != nil {
+			return nil, fmt.Errorf("encode column %q: %w", cols[i].name, err)
+		}
+		binary.BigEndian.PutUint32(line[at:], uint32(len(line)-at-4))
+	}
+	return line, nil
 }
 
 // appendCopyField escapes one value for COPY text or CSV format.

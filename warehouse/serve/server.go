@@ -85,12 +85,16 @@ const shutdownGrace = 10 * time.Second
 
 // Server serves the published marts over the PostgreSQL wire protocol.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	users   map[string]scramSecret
-	tls     *tls.Config
-	engines *engines
-	mockKey []byte // derives stable fake salts for unknown users
+	opts  Options
+	log   *slog.Logger
+	users map[string]scramSecret
+	tls   *tls.Config
+	// endPoint is the certificate's tls-server-end-point channel binding
+	// data; nil when its signature algorithm defines none, and then TLS
+	// clients are offered SCRAM-SHA-256 only.
+	endPoint []byte
+	engines  *engines
+	mockKey  []byte // derives stable fake salts for unknown users
 
 	mu       sync.Mutex
 	sessions map[uint32]*session
@@ -156,6 +160,9 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("serve: load TLS certificate %s and key %s: %w", opts.TLSCertFile, opts.TLSKeyFile, err)
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if s.endPoint, err = tlsServerEndPoint(cert.Leaf); err != nil {
+			s.log.Warn("SCRAM-SHA-256-PLUS is not offered: clients with channel_binding=require cannot connect", logErr, err, "cert", opts.TLSCertFile)
+		}
 	}
 	s.engines = &engines{
 		resolve: opts.Current,

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,13 +20,21 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// writeSelfSignedCert writes a certificate for 127.0.0.1 and its key.
+// writeSelfSignedCert writes a certificate for 127.0.0.1 and its key, an
+// ECDSA P-256 key, so the certificate is signed with ECDSA and SHA-256.
 func writeSelfSignedCert(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeCert(t, key)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 signed by key,
+// with Go's default signature algorithm for that key, and the key.
+func writeCert(t *testing.T, key crypto.Signer) (certFile, keyFile string) {
+	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "custmart test"},
@@ -35,11 +44,11 @@ func writeSelfSignedCert(t *testing.T) (certFile, keyFile string) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +57,7 @@ func writeSelfSignedCert(t *testing.T) (certFile, keyFile string) {
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
@@ -56,6 +65,10 @@ func writeSelfSignedCert(t *testing.T) (certFile, keyFile string) {
 
 func withTLS(t *testing.T, require bool) serverOption {
 	certFile, keyFile := writeSelfSignedCert(t)
+	return withCert(certFile, keyFile, require)
+}
+
+func withCert(certFile, keyFile string, require bool) serverOption {
 	return func(o *Options) {
 		o.TLSCertFile, o.TLSKeyFile, o.RequireTLS = certFile, keyFile, require
 	}
