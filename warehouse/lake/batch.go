@@ -467,7 +467,7 @@ func (b *batchRun) lakeFilesOf(days []string) []string {
 // batch replaces) or appeared earlier in this batch (by file, then line),
 // removes them from the staged files and returns their number per input.
 // Earlier batches are found through the id index (ids.go): only the days
-// it names for the batch's id hashes are read. Sources without a
+// its runs name for the batch's id hashes are read. Sources without a
 // transaction_id keep identical rows: they are separate purchases.
 func (b *batchRun) removeDuplicates(ctx context.Context, conn *sql.Conn, m *Manifest) (map[string]int64, error) {
 	dups := map[string]int64{}
@@ -487,29 +487,13 @@ SELECT transaction_id, false AS in_lake FROM %[1]s
 WHERE transaction_id IS NOT NULL AND hash(transaction_id) IN (SELECT h FROM repeated)
 GROUP BY 1 HAVING count(*) > 1`, staged),
 	}
-	index, err := b.idIndex(ctx, conn, m)
+	hashes, err := stagedHashes(ctx, conn, staged)
 	if err != nil {
 		return nil, err
 	}
-	var days []string
-	if len(index) > 0 {
-		rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT DISTINCT CAST(day AS VARCHAR) FROM read_parquet(%s) i
-SEMI JOIN (SELECT hash(transaction_id) AS h FROM %s WHERE transaction_id IS NOT NULL) s USING (h) ORDER BY 1`, fileList(index), staged))
-		if err != nil {
-			return nil, fmt.Errorf("find duplicates in the id index: %w", err)
-		}
-		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			days = append(days, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	days, err := b.indexedDays(ctx, conn, m, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("find duplicates in the id index: %w", err)
 	}
 	if lakeFiles := b.lakeFilesOf(days); len(lakeFiles) > 0 {
 		// Rows of the files this batch replaces are on their way out.
@@ -571,6 +555,24 @@ WHERE nth > 1 OR in_lake`, fileList(files))
 		}
 	}
 	return dups, nil
+}
+
+// stagedHashes are the distinct hashes of the staged ids, ascending.
+func stagedHashes(ctx context.Context, conn *sql.Conn, staged string) ([]uint64, error) {
+	rows, err := conn.QueryContext(ctx, "SELECT DISTINCT hash(transaction_id) AS h FROM "+staged+" WHERE transaction_id IS NOT NULL ORDER BY h")
+	if err != nil {
+		return nil, fmt.Errorf("hash the staged ids: %w", err)
+	}
+	defer rows.Close()
+	var hashes []uint64
+	for rows.Next() {
+		var h uint64
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("hash the staged ids: %w", err)
+		}
+		hashes = append(hashes, h)
+	}
+	return hashes, rows.Err()
 }
 
 // fileFacts records, per loaded input, the rows and amount it loaded and
@@ -795,6 +797,12 @@ func (b *batchRun) cleanup() {
 func (b *batchRun) debug(msg string, args ...any) {
 	if b.Logger != nil {
 		b.Logger.Debug(msg, append([]any{"source", b.src.Name, "batch", b.id}, args...)...)
+	}
+}
+
+func (b *batchRun) warn(msg string, args ...any) {
+	if b.Logger != nil {
+		b.Logger.Warn(msg, append([]any{"source", b.src.Name, "batch", b.id}, args...)...)
 	}
 }
 

@@ -8,8 +8,9 @@ import (
 )
 
 // No silent coercion: extra decimals and exponents are rejected with a
-// reason, not rounded; control characters and overlong ids are rejected;
-// ids in NFC and NFD are one customer.
+// reason, not rounded, below 10^8 and above it (the precision check takes a
+// 64-bit or a 128-bit decimal); control characters and overlong ids are
+// rejected; ids in NFC and NFD are one customer.
 func TestNoSilentCoercions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -21,7 +22,12 @@ func TestNoSilentCoercions(t *testing.T) {
 		"T4,O4," + long + ",2024-01-05 10:00:00,5.00,1,5.00,EUR\n" + // line 5: bad_id
 		"T5,O5,Zo\u00eb,2024-01-05 10:00:00,5.00,1,5.00,EUR\n" + // NFC
 		"T6,O6,Zoe\u0308,2024-01-05 10:00:00,5.10,1,5.00,EUR\n" + // NFD
-		"T7,O7,K2,2024-01-05 10:00:00,12.30,1,5.00,EUR\n"
+		"T7,O7,K2,2024-01-05 10:00:00,12.30,1,5.00,EUR\n" +
+		"T8,O8,K3,2024-01-05 10:00:00,123456789.001,1,5.00,EUR\n" + // line 9: amount_precision
+		"T9,O9,K3,2024-01-05 10:00:00,1234567890.50,1,5.00,EUR\n" +
+		"T10,O10,K3,2024-01-05 10:00:00,99999999.995,1,5.00,EUR\n" + // line 11: amount_precision
+		"T11,O11,K4,2024-01-05 10:00:00,12.34000000000001,1,5.00,EUR\n" + // past ten decimals: 12.34
+		"T12,O12,K4,2024-01-05 10:00:00,12.3400000001,1,5.00,EUR\n" // line 13: amount_precision
 	path := e.write("coerce.csv", []byte(csv))
 	report, err := e.ingest(e.shopSource(filepath.Dir(path), "    max_quarantine_share: 0.9\n"))
 	if err != nil {
@@ -29,11 +35,11 @@ func TestNoSilentCoercions(t *testing.T) {
 	}
 	checkReconciled(t, report)
 	got := e.queryStrings("SELECT line || ' ' || reason_code FROM " + e.quarantineRel() + " ORDER BY line")
-	if want := []string{"2 amount_precision", "3 bad_amount", "4 bad_id", "5 bad_id"}; !slices.Equal(got, want) {
+	if want := []string{"2 amount_precision", "3 bad_amount", "4 bad_id", "5 bad_id", "9 amount_precision", "11 amount_precision", "13 amount_precision"}; !slices.Equal(got, want) {
 		t.Errorf("quarantine %v, want %v", got, want)
 	}
 	got = e.queryStrings("SELECT customer_id || ' ' || count(*) || ' ' || sum(amount) FROM " + e.lakeRel() + " GROUP BY customer_id ORDER BY 1")
-	if want := []string{"K2 1 12.30", "Zo\u00eb 2 10.10"}; !slices.Equal(got, want) {
+	if want := []string{"K2 1 12.30", "K3 1 1234567890.50", "K4 1 12.34", "Zo\u00eb 2 10.10"}; !slices.Equal(got, want) {
 		t.Errorf("lake %q, want %q", got, want)
 	}
 }

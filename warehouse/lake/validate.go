@@ -114,11 +114,15 @@ func (c checks) ctes(raw string) string {
 	src := c.src
 	amount := "TRY_CAST(v_amount AS DECIMAL(18,2))"
 	// Text amounts are kept exact: an exponent (1e3) is not an amount, and
-	// more decimals than cents are rejected, never rounded.
+	// more decimals than cents are rejected, never rounded. The value to ten
+	// decimals is compared with the amount: as DECIMAL(18,10) (64-bit,
+	// amounts below 10^8) when it fits, else as DECIMAL(38,10) (128-bit, a
+	// third of the read's CPU when every value takes it).
 	precise := "false"
 	if !c.typed {
 		amount = "CASE WHEN NOT contains(lower(v_amount), 'e') THEN TRY_CAST(v_amount AS DECIMAL(18,2)) END"
-		precise = "TRY_CAST(v_amount AS DECIMAL(38,10)) <> amount"
+		precise = `CASE WHEN TRY_CAST(v_amount AS DECIMAL(18,10)) IS NOT NULL THEN TRY_CAST(v_amount AS DECIMAL(18,10)) <> amount
+      ELSE TRY_CAST(v_amount AS DECIMAL(38,10)) <> amount END`
 	}
 	amountMissing := "v_amount IS NULL"
 	if src.Columns["amount"] == "" {
