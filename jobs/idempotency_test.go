@@ -31,7 +31,8 @@ func TestRerunForTheSameLogicalDateReplacesOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keep := map[string]bool{"customer_daily": true, "customer_profile": true, "daily_sales": true, "guest_daily": true,
+	keep := map[string]bool{"customer_daily": true, "customer_base": true, "customer_profile": true,
+		"daily_customer_sales": true, "daily_sales": true, "guest_daily": true,
 		"rfm": true, "segment_summary": true, "ingest_log": true, "quarantine": true, "job_runs": true}
 	var ms []models.Model
 	for _, m := range all {

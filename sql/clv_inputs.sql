@@ -11,7 +11,7 @@
 --   and holdout_purchases is 0.
 -- grain: customer
 -- key: customer_id
--- depends_on: customer_daily
+-- depends_on: customer_base
 -- check: not_null customer_id, first_purchase, last_purchase, x, t_x_days, T_days, t_x, T, m,
 --   holdout_purchases
 -- check: unique customer_id
@@ -20,30 +20,20 @@
 -- check: sql SELECT * FROM clv_inputs WHERE t_x_days < 0 OR t_x_days > T_days OR (x = 0 AND
 --   t_x_days <> 0) OR (cal_x IS NOT NULL AND (cal_t_x_days > cal_T_days OR cal_x > x OR cal_T_days
 --   > T_days))
+-- The per-customer sums are kept in customer_base, maintained by customer;
+-- only the as-of columns (T) are computed here, for everyone.
 WITH bounds AS (
   SELECT getvariable('as_of') AS as_of,
     -- The calibration period ends the day before the holdout starts.
     coalesce(getvariable('holdout_from') - 1, getvariable('as_of')) AS cal_end,
     getvariable('unit_days') AS unit_days),
-purchase_days AS (
+per_customer AS (
   -- Spend stays DECIMAL until the division: a parallel sum of DOUBLEs
   -- depends on the order rows arrive in, and m feeds every fit.
-  SELECT d.customer_id, d.day, d.gross_revenue AS spend
-  FROM customer_daily d, bounds b
-  WHERE d.purchase_lines > 0 AND d.day <= b.as_of),
-per_customer AS (
-  SELECT p.customer_id,
-    min(p.day) AS first_purchase,
-    max(p.day) AS last_purchase,
-    count(*) AS days,
-    sum(p.spend) AS spend,
-    arg_min(p.spend, p.day) AS first_spend,
-    count(*) FILTER (WHERE p.day <= b.cal_end) AS cal_days,
-    max(p.day) FILTER (WHERE p.day <= b.cal_end) AS cal_last,
-    sum(p.spend) FILTER (WHERE p.day <= b.cal_end) AS cal_spend,
-    count(*) FILTER (WHERE p.day > b.cal_end) AS holdout_purchases
-  FROM purchase_days p, bounds b
-  GROUP BY p.customer_id)
+  SELECT customer_id, first_purchase, last_purchase, purchase_days AS days, spend, first_spend,
+    cal_days, cal_last, cal_spend, holdout_purchases
+  FROM customer_base
+  WHERE purchase_days > 0)
 SELECT
   c.customer_id,
   c.first_purchase,

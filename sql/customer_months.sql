@@ -2,10 +2,14 @@
 -- meaning: One row per customer and calendar month with activity up to the as-of date: purchase
 --   days, orders and net revenue (refund-only months included, with 0 purchase days). The
 --   monthly grain behind the cohort, churn and discounted-value models, so they do not each
---   re-read the daily table.
+--   re-read the daily table. Maintained incrementally by customer, as customer_base is: a daily
+--   run rebuilds the months of the customers with rows in the changed days only.
 -- grain: customer x month
 -- key: customer_id, month
 -- depends_on: customer_daily
+-- materialized: incremental_by_key
+-- source: customer_daily
+-- partition: customer_id
 -- check: not_null customer_id, month, purchase_days, orders, net_revenue
 -- check: unique customer_id, month
 SELECT
@@ -16,6 +20,7 @@ SELECT
   -- DECIMAL(18,2) holds any realistic monthly total and reads far faster
   -- than the DECIMAL(38,2) a sum of sums widens to.
   sum(net_revenue)::DECIMAL(18,2) AS net_revenue
-FROM customer_daily
+FROM customer_daily_delta
+-- The only use of the as-of date (see customer_base).
 WHERE day <= getvariable('as_of')
 GROUP BY ALL

@@ -4,45 +4,21 @@
 --   value, purchase cycle, channels and stores used.
 -- grain: customer
 -- key: customer_id
--- depends_on: customer_daily
+-- depends_on: customer_base
 -- publish: true
 -- check: not_null customer_id, first_purchase, last_purchase
 -- check: unique customer_id
 -- check: range orders 1 NULL
-WITH facts AS (
-  SELECT
-    customer_id,
-    min(day) FILTER (WHERE purchase_lines > 0) AS first_purchase,
-    max(day) FILTER (WHERE purchase_lines > 0) AS last_purchase,
-    sum(orders)::BIGINT AS orders,
-    count(*) FILTER (WHERE purchase_lines > 0) AS purchase_days,
-    CAST(sum(items) AS DECIMAL(18,3)) AS items,
-    CAST(sum(gross_revenue) AS DECIMAL(18,2)) AS gross_revenue,
-    CAST(sum(refunds) AS DECIMAL(18,2)) AS refunds,
-    CAST(sum(net_revenue) AS DECIMAL(18,2)) AS net_revenue
-  FROM customer_daily
-  WHERE day <= getvariable('as_of')
-  GROUP BY customer_id
-  HAVING count(*) FILTER (WHERE purchase_lines > 0) > 0),
--- Channels and stores are unnested and de-duplicated in one pass each;
--- concatenating the daily lists first is several times slower.
-channels AS (
-  SELECT customer_id, list(DISTINCT channel ORDER BY channel) AS channels
-  FROM (SELECT customer_id, unnest(channels) AS channel FROM customer_daily WHERE day <= getvariable('as_of'))
-  GROUP BY customer_id),
-stores AS (
-  SELECT customer_id, list(DISTINCT store ORDER BY store) AS stores
-  FROM (SELECT customer_id, unnest(stores) AS store FROM customer_daily WHERE day <= getvariable('as_of'))
-  GROUP BY customer_id)
+-- The sums are kept per customer in customer_base, maintained by customer;
+-- only the as-of columns are computed here, for everyone.
 SELECT
-  f.customer_id, f.first_purchase, f.last_purchase,
-  getvariable('as_of') - f.first_purchase AS tenure_days,
-  f.orders, f.purchase_days, f.items, f.gross_revenue, f.refunds, f.net_revenue,
-  CAST(f.gross_revenue / f.orders AS DECIMAL(18,2)) AS avg_order_value,
+  b.customer_id, b.first_purchase, b.last_purchase,
+  getvariable('as_of') - b.first_purchase AS tenure_days,
+  b.orders, b.purchase_days, b.items, b.gross_revenue, b.refunds, b.net_revenue,
+  CAST(b.gross_revenue / b.orders AS DECIMAL(18,2)) AS avg_order_value,
   -- The purchase cycle is undefined for single-purchase customers: never invent one.
-  CASE WHEN f.purchase_days > 1 THEN (f.last_purchase - f.first_purchase)::DOUBLE / (f.purchase_days - 1) END AS cycle_days,
-  coalesce(c.channels, []::VARCHAR[]) AS channels,
-  coalesce(s.stores, []::VARCHAR[]) AS stores
-FROM facts f
-LEFT JOIN channels c USING (customer_id)
-LEFT JOIN stores s USING (customer_id)
+  CASE WHEN b.purchase_days > 1 THEN (b.last_purchase - b.first_purchase)::DOUBLE / (b.purchase_days - 1) END AS cycle_days,
+  b.channels,
+  b.stores
+FROM customer_base b
+WHERE b.purchase_days > 0

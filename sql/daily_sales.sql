@@ -5,7 +5,7 @@
 --   guest_orders counts the guests' orders.
 -- grain: day
 -- key: day
--- depends_on: customer_daily, customer_profile, guest_daily
+-- depends_on: daily_customer_sales, customer_profile, guest_daily
 -- publish: true
 -- check: unique day
 -- check: not_null day, customers, new_customers, orders, net_revenue, identified_revenue,
@@ -20,18 +20,10 @@ new_per_day AS (
   SELECT first_purchase AS day, count(*) AS new_customers
   FROM customer_profile
   GROUP BY ALL),
+-- The identified customers' sums per day are kept in daily_customer_sales,
+-- maintained by day.
 per_day AS (
-  SELECT
-    day,
-    count(*) FILTER (WHERE purchase_lines > 0) AS customers,
-    sum(orders)::BIGINT AS orders,
-    sum(items) AS items,
-    sum(gross_revenue) AS gross_revenue,
-    sum(refunds) AS refunds,
-    sum(net_revenue) AS net_revenue
-  FROM customer_daily
-  WHERE day <= getvariable('as_of')
-  GROUP BY day),
+  SELECT * FROM daily_customer_sales),
 guests AS (
   SELECT * FROM guest_daily WHERE day <= getvariable('as_of'))
 SELECT

@@ -8,7 +8,7 @@
 //	-- grain: customer
 //	-- key: customer_id
 //	-- depends_on: customer_profile
-//	-- materialized: table          (table, view, incremental, or go)
+//	-- materialized: table          (table, view, incremental, incremental_by_key, or go)
 //	-- publish: true
 //	-- check: not_null customer_id, segment
 //	-- check: unique customer_id
@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -42,7 +43,11 @@ const (
 	Table       = "table"       // CREATE OR REPLACE TABLE ... AS <select>
 	View        = "view"        // CREATE OR REPLACE VIEW
 	Incremental = "incremental" // delete and re-insert the changed day partitions
-	Go          = "go"          // computed by a Go function registered under the model's name
+	// IncrementalByKey deletes and re-inserts the rows of the partition
+	// values (customers) whose rows its source, an incremental model,
+	// changed since its last build.
+	IncrementalByKey = "incremental_by_key"
+	Go               = "go" // computed by a Go function registered under the model's name
 )
 
 // Model is one parsed model file.
@@ -54,11 +59,16 @@ type Model struct {
 	Key          []string
 	DependsOn    []string
 	Materialized string
-	// Partition is the DATE column an incremental model is maintained by.
+	// Partition is the column an incremental model is maintained by: the
+	// DATE column of the lake's day partitions (incremental), or a column of
+	// Source whose changed values are rebuilt (incremental_by_key).
 	Partition string
-	Publish   bool
-	Checks    []Check
-	SQL       string
+	// Source is the incremental model whose changed rows an
+	// incremental_by_key model follows; it reads them through <source>_delta.
+	Source  string
+	Publish bool
+	Checks  []Check
+	SQL     string
 }
 
 // Check is a data-quality check declared in a model header.
@@ -70,6 +80,9 @@ type Check struct {
 // Hash identifies the model's definition; a changed hash forces a full rebuild.
 func (m Model) Hash() string {
 	def := m.Materialized + "\x00" + m.Partition + "\x00" + m.SQL
+	if m.Source != "" {
+		def += "\x00source " + m.Source
+	}
 	// Checks count too: an incremental model checks only the days it
 	// rebuilt, so a new check must see every day once.
 	for _, c := range m.Checks {
@@ -150,6 +163,12 @@ func Parse(file, text string) (Model, error) {
 		return m, fmt.Errorf("%s: model %s has no SELECT", file, m.Name)
 	case m.Materialized == Incremental && m.Partition == "":
 		return m, fmt.Errorf("%s: incremental model %s needs `-- partition: <date column>`", file, m.Name)
+	case m.Materialized == IncrementalByKey && (m.Partition == "" || m.Source == ""):
+		return m, fmt.Errorf("%s: incremental_by_key model %s needs `-- source: <incremental model>` and `-- partition: <column of it>`", file, m.Name)
+	case m.Materialized == IncrementalByKey && !slices.Contains(m.DependsOn, m.Source):
+		return m, fmt.Errorf("%s: model %s follows %s: list it in depends_on", file, m.Name, m.Source)
+	case m.Source != "" && m.Materialized != IncrementalByKey:
+		return m, fmt.Errorf("%s: model %s has a source but is %s: only an incremental_by_key model follows a source", file, m.Name, m.Materialized)
 	}
 	return m, nil
 }
@@ -217,13 +236,15 @@ func (m *Model) set(key, value string) error {
 		m.DependsOn = splitList(value)
 	case "materialized":
 		switch value {
-		case Table, View, Incremental, Go:
+		case Table, View, Incremental, IncrementalByKey, Go:
 			m.Materialized = value
 		default:
-			return fmt.Errorf("materialized: %q is not one of table, view, incremental, go", value)
+			return fmt.Errorf("materialized: %q is not one of table, view, incremental, incremental_by_key, go", value)
 		}
 	case "partition":
 		m.Partition = value
+	case "source":
+		m.Source = value
 	case "publish":
 		m.Publish = value == "true" || value == "yes"
 	case "check":

@@ -83,6 +83,11 @@ SELECT 1`,
 			want: Model{Name: "x", Publish: true, Materialized: Incremental, Partition: "day", SQL: "SELECT 1"},
 		},
 		{
+			name: "incremental by key follows a source",
+			text: "-- model: x\n-- depends_on: daily\n-- materialized: incremental_by_key\n-- source: daily\n-- partition: customer_id\nSELECT 1",
+			want: Model{Name: "x", DependsOn: []string{"daily"}, Materialized: IncrementalByKey, Source: "daily", Partition: "customer_id", SQL: "SELECT 1"},
+		},
+		{
 			name: "a go model has no body",
 			text: "-- model: x\n-- materialized: go\n",
 			want: Model{Name: "x", Materialized: Go},
@@ -108,12 +113,18 @@ func TestParseErrors(t *testing.T) {
 	cases := []struct {
 		name, text, want string
 	}{
-		{"bad materialization", "-- model: x\n-- materialized: tabel\nSELECT 1", `x.sql:2: materialized: "tabel" is not one of table, view, incremental, go`},
+		{"bad materialization", "-- model: x\n-- materialized: tabel\nSELECT 1", `x.sql:2: materialized: "tabel" is not one of table, view, incremental, incremental_by_key, go`},
 		{"bad check on a continued line", "-- model: x\n-- meaning: a\n--   b\n-- check: uniq a\nSELECT 1", `x.sql:4: check: "uniq" is not one of`},
 		{"a continued bad value names the key's line", "-- model: x\n-- materialized:\n--   tabel\nSELECT 1", `x.sql:2: materialized: "tabel"`},
 		{"no SELECT", "-- model: x\n", "x.sql: model x has no SELECT"},
 		{"a go model with SQL", "-- model: x\n-- materialized: go\nSELECT 1", "x.sql: a go model has no SQL body"},
 		{"incremental without a partition", "-- model: x\n-- materialized: incremental\nSELECT 1", "x.sql: incremental model x needs `-- partition: <date column>`"},
+		{"incremental by key without a source", "-- model: x\n-- materialized: incremental_by_key\n-- partition: customer_id\nSELECT 1",
+			"x.sql: incremental_by_key model x needs `-- source: <incremental model>` and `-- partition: <column of it>`"},
+		{"incremental by key on a source it does not depend on", "-- model: x\n-- materialized: incremental_by_key\n-- source: daily\n-- partition: customer_id\nSELECT 1",
+			"x.sql: model x follows daily: list it in depends_on"},
+		{"a table with a source", "-- model: x\n-- depends_on: daily\n-- source: daily\nSELECT 1",
+			"x.sql: model x has a source but is table"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

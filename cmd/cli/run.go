@@ -278,11 +278,14 @@ func printTransform(w io.Writer, out jobs.Outcome) {
 		if m.ChangedDays >= 0 {
 			detail = fmt.Sprintf(" (%d changed days)", m.ChangedDays)
 		}
+		if m.ChangedKeys >= 0 {
+			detail = fmt.Sprintf(" (%d changed keys)", m.ChangedKeys)
+		}
 		rows := fmt.Sprintf("%10d rows", m.Rows)
 		if m.Materialized == "view" {
 			rows = fmt.Sprintf("%15s", "")
 		}
-		fmt.Fprintf(w, "  %-22s %-11s %s %8s%s\n", m.Name, m.Materialized, rows, m.Duration.Round(time.Millisecond), detail)
+		fmt.Fprintf(w, "  %-22s %-18s %s %8s%s\n", m.Name, m.Materialized, rows, m.Duration.Round(time.Millisecond), detail)
 	}
 }
 

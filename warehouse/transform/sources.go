@@ -188,13 +188,18 @@ func defineDelta(ctx context.Context, conn *sql.Conn, parts map[string][]string,
 
 // runChecks evaluates the model's declared checks; the first failure wins.
 // changedOnly, for an incremental model that rebuilt only the days in
-// changed_days, limits the row checks to those days: the other rows are the
-// ones that passed before, unchanged (a changed definition rebuilds all).
+// changed_days (or an incremental_by_key one only the keys in changed_keys),
+// limits the row checks to those: the other rows are the ones that passed
+// before, unchanged (a changed definition rebuilds all).
 func runChecks(ctx context.Context, conn *sql.Conn, m models.Model, changedOnly bool) error {
+	changed := "SELECT day FROM changed_days"
+	if m.Materialized == models.IncrementalByKey {
+		changed = "SELECT " + warehouse.Ident(m.Partition) + " FROM changed_keys"
+	}
 	for _, c := range m.Checks {
 		from := warehouse.Ident(m.Name)
 		if changedOnly && rowScoped(c, m.Partition) {
-			from = fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (SELECT day FROM changed_days))", from, warehouse.Ident(m.Partition))
+			from = fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (%s))", from, warehouse.Ident(m.Partition), changed)
 		}
 		query, err := checkQuery(from, c)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -64,6 +65,9 @@ type ModelResult struct {
 	// ChangedDays is the number of day partitions an incremental model rebuilt;
 	// -1 for a full build.
 	ChangedDays int `json:"changed_days"`
+	// ChangedKeys is the number of partition values (customers) an
+	// incremental_by_key model rebuilt; -1 for a full build.
+	ChangedKeys int `json:"changed_keys"`
 }
 
 // Result is the outcome of a transform.
@@ -178,7 +182,47 @@ func plan(ms []models.Model) ([]string, map[string]models.Model, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("models: %w", err)
 	}
+	for _, m := range ms {
+		if m.Materialized != models.IncrementalByKey {
+			continue
+		}
+		if src, ok := byName[m.Source]; !ok || src.Materialized != models.Incremental {
+			return nil, nil, fmt.Errorf("models: %s (%s) follows %s, which is not an incremental model: name one in `-- source:`", m.Name, m.File, m.Source)
+		}
+	}
 	return order, byName, nil
+}
+
+// lakeState is what the models of one run are built against.
+type lakeState struct {
+	// parts are the lake's transaction files by day.
+	parts map[string][]string
+	// followers are, by source, the incremental_by_key models following it.
+	followers map[string][]models.Model
+	// current says the as-of date is on or after the lake's last day, so a
+	// model filtering day <= as_of sees the whole lake.
+	current bool
+}
+
+func newLakeState(parts map[string][]string, byName map[string]models.Model, asOf time.Time) lakeState {
+	ls := lakeState{parts: parts, followers: map[string][]models.Model{}, current: true}
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if m := byName[name]; m.Materialized == models.IncrementalByKey {
+			ls.followers[m.Source] = append(ls.followers[m.Source], m)
+		}
+	}
+	day := asOf.Format(time.DateOnly)
+	for d := range parts {
+		if d > day {
+			ls.current = false
+		}
+	}
+	return ls
 }
 
 func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName map[string]models.Model, res *Result) error {
@@ -206,11 +250,12 @@ func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName
 	if err := defineLakeSources(ctx, conn, r.Layout, manifest, parts); err != nil {
 		return err
 	}
+	ls := newLakeState(parts, byName, r.AsOf)
 	for _, name := range order {
 		m := byName[name]
 		start := time.Now()
-		mr := ModelResult{Name: name, Materialized: m.Materialized, ChangedDays: -1}
-		if err := r.build(ctx, conn, m, env, parts, &mr); err != nil {
+		mr := ModelResult{Name: name, Materialized: m.Materialized, ChangedDays: -1, ChangedKeys: -1}
+		if err := r.build(ctx, conn, m, env, ls, &mr); err != nil {
 			return fmt.Errorf("model %s (%s): %w", name, m.File, err)
 		}
 		mr.Duration = time.Since(start)
@@ -226,7 +271,7 @@ func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName
 		}
 		if r.Logger != nil {
 			r.Logger.Info("model built", "model", name, "materialized", m.Materialized, "rows", mr.Rows,
-				"changed_days", mr.ChangedDays, "duration", mr.Duration.Round(time.Millisecond))
+				"changed_days", mr.ChangedDays, "changed_keys", mr.ChangedKeys, "duration", mr.Duration.Round(time.Millisecond))
 		}
 	}
 	return nil
@@ -234,7 +279,7 @@ func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName
 
 // build materializes one model inside a transaction together with its checks
 // and state, so a failure leaves nothing half-built.
-func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env Env, parts map[string][]string, mr *ModelResult) (err error) {
+func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env Env, ls lakeState, mr *ModelResult) (err error) {
 	if m.Materialized == models.View {
 		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS %s", warehouse.Ident(m.Name), m.SQL))
 		return err
@@ -264,11 +309,17 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 			return err
 		}
 	case models.Incremental:
-		changed, err := r.buildIncremental(ctx, conn, m, parts)
+		changed, err := r.buildIncremental(ctx, conn, m, ls)
 		if err != nil {
 			return err
 		}
 		mr.ChangedDays = changed
+	case models.IncrementalByKey:
+		changed, err := r.buildByKey(ctx, conn, m, ls)
+		if err != nil {
+			return err
+		}
+		mr.ChangedKeys = changed
 	default:
 		// A published table model is written once, in key order, to the
 		// staged marts that publish links into a version; an internal one
@@ -282,9 +333,9 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 			return err
 		}
 	}
-	// ChangedDays stays -1 but for an incremental model that rebuilt only
-	// some days.
-	if err := runChecks(ctx, conn, m, mr.ChangedDays >= 0); err != nil {
+	// ChangedDays and ChangedKeys stay -1 but for an incremental model that
+	// rebuilt only some days or keys.
+	if err := runChecks(ctx, conn, m, mr.ChangedDays >= 0 || mr.ChangedKeys >= 0); err != nil {
 		return err
 	}
 	if m.Materialized == models.Incremental {
@@ -303,8 +354,9 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 // the model last ran (new, replaced or removed batches, late data), or the
 // whole table when it is new, its definition changed, or a full refresh was
 // asked for. It returns the number of changed days, -1 for a full build.
-func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.Model, parts map[string][]string) (int, error) {
+func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.Model, ls lakeState) (int, error) {
 	name, part := warehouse.Ident(m.Name), warehouse.Ident(m.Partition)
+	parts := ls.parts
 	full := r.FullRefresh
 	var builtHash string
 	err := conn.QueryRowContext(ctx, `SELECT hash FROM _custmart_models WHERE name = ?`, m.Name).Scan(&builtHash)
@@ -314,8 +366,8 @@ func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.
 		return 0, err
 	}
 	if !full {
-		var exists bool
-		if err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' AND NOT temporary`, m.Name).Scan(&exists); err != nil {
+		exists, err := tableExists(ctx, conn, m.Name)
+		if err != nil {
 			return 0, err
 		}
 		full = !exists
@@ -351,6 +403,7 @@ func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.
 	if err := defineDelta(ctx, conn, parts, changed); err != nil {
 		return 0, err
 	}
+	followers := ls.followers[m.Name]
 	if full {
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s", name, m.SQL)); err != nil {
 			return 0, err
@@ -358,12 +411,25 @@ func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.
 		if _, err := conn.ExecContext(ctx, `DELETE FROM _custmart_partitions WHERE model = ?`, m.Name); err != nil {
 			return 0, err
 		}
+		// A whole new table invalidates what its followers were built from:
+		// they rebuild whole too.
+		for _, f := range followers {
+			if _, err := conn.ExecContext(ctx, `DELETE FROM _custmart_models WHERE name = ?`, f.Name); err != nil {
+				return 0, err
+			}
+		}
 	} else if len(changed) > 0 {
-		stmts := []string{
+		// The followers' keys of the rows about to go and of the rows that
+		// replace them: a customer whose rows left a day is rebuilt too.
+		journal, err := followerJournal(ctx, conn, m, followers)
+		if err != nil {
+			return 0, err
+		}
+		stmts := slices.Concat(journal, []string{
 			fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT day FROM changed_days)", name, part),
 			fmt.Sprintf("INSERT INTO %s BY NAME %s", name, m.SQL),
 			"DELETE FROM _custmart_partitions WHERE model = " + warehouse.Quote(m.Name) + " AND day IN (SELECT day FROM changed_days)",
-		}
+		}, journal)
 		for _, s := range stmts {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
 				return 0, err
@@ -385,6 +451,122 @@ func (r *Runner) buildIncremental(ctx context.Context, conn *sql.Conn, m models.
 		return -1, nil
 	}
 	return len(changed), nil
+}
+
+// pendingTable holds, in the warehouse, the partition values an
+// incremental_by_key model has still to rebuild: its source adds them in the
+// transaction that changes their rows, the model empties it in the one that
+// rebuilds them, so a run that fails between the two loses nothing.
+func pendingTable(m models.Model) string { return warehouse.Ident("_custmart_pending_" + m.Name) }
+
+// followerJournal is the statements that add the followers' partition values
+// of source's rows in changed_days to their pending tables. A follower
+// without one was never built whole and rebuilds whole anyway.
+func followerJournal(ctx context.Context, conn *sql.Conn, source models.Model, followers []models.Model) ([]string, error) {
+	var stmts []string
+	for _, f := range followers {
+		ok, err := tableExists(ctx, conn, "_custmart_pending_"+f.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO %s SELECT DISTINCT %s FROM %s WHERE %s IN (SELECT day FROM changed_days)",
+			pendingTable(f), warehouse.Ident(f.Partition), warehouse.Ident(source.Name), warehouse.Ident(source.Partition)))
+	}
+	return stmts, nil
+}
+
+func tableExists(ctx context.Context, conn *sql.Conn, name string) (bool, error) {
+	var exists bool
+	err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' AND NOT temporary`, name).Scan(&exists)
+	return exists, err
+}
+
+// buildByKey rebuilds the rows of the partition values (customers) whose
+// rows in the source changed since the model last ran, read from
+// <source>_delta, or the whole table from the whole source when it is new,
+// its definition or the run's parameters changed, its source was rebuilt
+// whole, or a full refresh was asked for. Models filter day <= as_of, so the
+// kept table stands for the lake up to its last day: a run as of an earlier
+// date (a backfill) builds the table whole, as of that date, and leaves it
+// to be built whole again by the next run. It returns the number of rebuilt
+// partition values, -1 for a full build.
+func (r *Runner) buildByKey(ctx context.Context, conn *sql.Conn, m models.Model, ls lakeState) (int, error) {
+	name, col, src := warehouse.Ident(m.Name), warehouse.Ident(m.Partition), warehouse.Ident(m.Source)
+	delta := warehouse.Ident(m.Source + "_delta")
+	state, err := r.byKeyState(m)
+	if err != nil {
+		return 0, err
+	}
+	full := r.FullRefresh || !ls.current
+	if !full {
+		var built string
+		err := conn.QueryRowContext(ctx, `SELECT hash FROM _custmart_models WHERE name = ?`, m.Name).Scan(&built)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			full = true
+		case err != nil:
+			return 0, err
+		default:
+			full = built != state
+		}
+	}
+	for _, t := range []string{m.Name, "_custmart_pending_" + m.Name} {
+		if !full {
+			exists, err := tableExists(ctx, conn, t)
+			if err != nil {
+				return 0, err
+			}
+			full = !exists
+		}
+	}
+	var stmts []string
+	if full {
+		stmts = []string{
+			fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", delta, src),
+			fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s", name, m.SQL),
+			fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT %s FROM %s LIMIT 0", pendingTable(m), col, src),
+		}
+		if ls.current {
+			stmts = append(stmts, "INSERT OR REPLACE INTO _custmart_models VALUES ("+warehouse.Quote(m.Name)+", "+warehouse.Quote(state)+", now())")
+		} else {
+			stmts = append(stmts, "DELETE FROM _custmart_models WHERE name = "+warehouse.Quote(m.Name))
+		}
+	} else {
+		stmts = []string{
+			fmt.Sprintf("CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT %s FROM %s", col, pendingTable(m)),
+			fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s WHERE %s IN (SELECT %s FROM changed_keys)", delta, src, col, col),
+			fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT %s FROM changed_keys)", name, col, col),
+			fmt.Sprintf("INSERT INTO %s BY NAME %s", name, m.SQL),
+			"DELETE FROM " + pendingTable(m),
+			"INSERT OR REPLACE INTO _custmart_models VALUES (" + warehouse.Quote(m.Name) + ", " + warehouse.Quote(state) + ", now())",
+		}
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return 0, err
+		}
+	}
+	if full {
+		return -1, nil
+	}
+	var n int
+	err = conn.QueryRowContext(ctx, "SELECT count(*) FROM changed_keys").Scan(&n)
+	return n, err
+}
+
+// byKeyState identifies what an incremental_by_key model's rows were built
+// with: its definition and the run's parameters (a model may read any of
+// them, e.g. the holdout date), so a change of either rebuilds it whole.
+func (r *Runner) byKeyState(m models.Model) (string, error) {
+	raw, err := json.Marshal(r.Params)
+	if err != nil {
+		return "", fmt.Errorf("model parameters: %w", err)
+	}
+	h := sha256.Sum256(raw)
+	return m.Hash() + "/" + hex.EncodeToString(h[:8]), nil
 }
 
 func fingerprint(files []string) string {

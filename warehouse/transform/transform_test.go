@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -289,6 +290,70 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 	}
 	if rebuilt := dump(t, f, "customer_daily"); rebuilt != incremental {
 		t.Fatalf("incremental:\n%s\nfull rebuild:\n%s", incremental, rebuilt)
+	}
+}
+
+// TestByKeyFollowsItsSourceAcrossAFailedRun: customer_daily commits a late
+// file's days while customer_base fails in the same run; the next run still
+// rebuilds exactly the customers with rows on those days, and equals a full
+// rebuild.
+func TestByKeyFollowsItsSourceAcrossAFailedRun(t *testing.T) {
+	t.Parallel()
+	f := setup(t, tiny, "")
+	// On or after the lake's last day (F's, 2024-01-11): before it, every
+	// build of customer_base is whole.
+	f.asOf = time.Date(2024, 1, 12, 0, 0, 0, 0, time.UTC)
+	if cb := modelResult(f.transform(t), "customer_base"); cb.ChangedKeys != -1 {
+		t.Fatalf("first build of customer_base should be whole, got %d changed keys", cb.ChangedKeys)
+	}
+	// B buys on an old day (C's 2024-01-02), G is new.
+	late := "transaction_id,order_id,customer_id,ts,amount\nt10,o10,B,2024-01-02 10:00:00,7.00\nt11,o11,G,2024-01-10 10:00:00,3.50\n"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(f.sources[0].Path), "inbox", "late.csv"), []byte(late), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&lake.Ingester{Layout: f.layout, AsOf: f.asOf}).Ingest(context.Background(), f.sources); err != nil {
+		t.Fatal(err)
+	}
+	failing := coreModels(t)
+	for i := range failing {
+		if failing[i].Name == "customer_base" {
+			failing[i].Checks = append(failing[i].Checks, models.Check{Kind: "sql", Args: "SELECT 1"})
+		}
+	}
+	var ce *transform.CheckError
+	if _, err := (&transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: failing}).Run(context.Background()); !errors.As(err, &ce) || ce.Model != "customer_base" {
+		t.Fatalf("want customer_base's check to fail the run, got %v", err)
+	}
+	if cb := modelResult(f.transform(t), "customer_base"); cb.ChangedKeys != 3 {
+		t.Fatalf("customer_base after the failed run rebuilt %d customers, want B, C and G", cb.ChangedKeys)
+	}
+	incremental := dump(t, f, "customer_base")
+	full := &transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: coreModels(t), FullRefresh: true}
+	res, err := full.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb := modelResult(res, "customer_base"); cb.ChangedKeys != -1 {
+		t.Fatalf("a full refresh rebuilt %d customers of customer_base, want all", cb.ChangedKeys)
+	}
+	if rebuilt := dump(t, f, "customer_base"); rebuilt != incremental {
+		t.Fatalf("incremental:\n%s\nfull rebuild:\n%s", incremental, rebuilt)
+	}
+}
+
+// TestByKeyNeedsAnIncrementalSource: a model can only follow an incremental
+// model's changes.
+func TestByKeyNeedsAnIncrementalSource(t *testing.T) {
+	t.Parallel()
+	f := setup(t, tiny, "")
+	ms := []models.Model{
+		{Name: "facts", File: "facts.sql", Materialized: models.Table, SQL: "SELECT customer_id FROM lake_transactions"},
+		{Name: "per_customer", File: "per_customer.sql", Materialized: models.IncrementalByKey, Source: "facts", Partition: "customer_id",
+			DependsOn: []string{"facts"}, SQL: "SELECT DISTINCT customer_id FROM facts_delta"},
+	}
+	_, err := (&transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: ms}).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "per_customer (per_customer.sql) follows facts, which is not an incremental model") {
+		t.Fatalf("got %v, want the source named as not incremental", err)
 	}
 }
 
