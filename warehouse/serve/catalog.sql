@@ -134,6 +134,10 @@ CREATE MACRO memory.pgcompat.quote_ident(ident) AS
     CASE WHEN regexp_full_match(ident, '[a-z_][a-z0-9_$]*') THEN ident ELSE '"' || replace(ident, '"', '""') || '"' END;
 CREATE MACRO memory.pgcompat.array_upper(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN len(arr) END;
 CREATE MACRO memory.pgcompat.array_lower(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN 1 END;
+-- PostgreSQL's array_length is an integer, NULL for an empty array or another
+-- dimension; DuckDB's one-argument form stays.
+CREATE MACRO memory.pgcompat.array_length(arr) AS len(arr),
+    (arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN len(arr)::INTEGER END;
 
 CREATE MACRO memory.pgcompat.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || '''';
 CREATE MACRO memory.pgcompat.quote_nullable(val) AS coalesce(memory.pgcompat.quote_literal(val), 'NULL');
