@@ -26,7 +26,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asCLIEnv) == "1" {
 		os.Exit(Do(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if golden.dir != "" {
+		os.RemoveAll(golden.dir)
+	}
+	os.Exit(code)
 }
 
 // Marts that record how the data got there (runs, batches) rather than the
@@ -87,7 +91,7 @@ func period(s fixtures.Summary) []time.Time {
 // compares every published mart with one full run over all days.
 func TestIncrementalRunEqualsFullRecompute(t *testing.T) {
 	t.Parallel()
-	src, s := splitFixtures(t, 400)
+	src, s := splitFixtures(t, 150)
 	days := period(s)
 	late, last := s.Start.AddDate(0, 0, 20), s.End
 	asOf := s.End.Format(time.DateOnly)
@@ -157,7 +161,7 @@ warehouse:
 // customer_profile and rfm marts of the same files.
 func TestBareBaselineDoesTheSameWork(t *testing.T) {
 	t.Parallel()
-	src, s := splitFixtures(t, 500)
+	src, s := splitFixtures(t, 150)
 	data := filepath.Join(t.TempDir(), "data")
 	fillInbox(t, src, data, period(s))
 	mustRun(t, "run", "--data-dir", data, "--as-of", s.End.Format(time.DateOnly))

@@ -50,14 +50,16 @@ func queryCSV(t *testing.T, args ...string) [][]string {
 func TestRunOnFixturesReconcilesRevenue(t *testing.T) {
 	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
-	mustRun(t, "fixtures", "--data-dir", data, "--customers", "300", "--seed", "7")
+	// Reconciling to the cent needs no size: a few months of a few customers.
+	const customers = "80"
+	mustRun(t, "fixtures", "--data-dir", data, "--customers", customers, "--seed", "7", "--days", "120")
 	truth, err := fixtures.ReadTruth(filepath.Join(data, "inbox"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	asOf := truth.End.Format(time.DateOnly)
 	out := mustRun(t, "run", "--data-dir", data, "--as-of", asOf)
-	for _, want := range []string{"custmart run as of " + asOf + ": success", "customers  300", "revenue    " + truth.Amount(), "custmart query"} {
+	for _, want := range []string{"custmart run as of " + asOf + ": success", "customers  " + customers, "revenue    " + truth.Amount(), "custmart query"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("run summary lacks %q:\n%s", want, out)
 		}
@@ -65,8 +67,8 @@ func TestRunOnFixturesReconcilesRevenue(t *testing.T) {
 
 	got := queryCSV(t, "--data-dir", data, `SELECT count(*) AS customers, sum(net_revenue) AS revenue,
   (SELECT count(*) FROM rfm) AS rfm_rows, (SELECT sum(rows_read) FROM ingest_log) AS lines FROM customer_profile`)
-	if got[0][0] != "customers" || got[1][0] != "300" || got[1][1] != truth.Amount() || got[1][2] != "300" || got[1][3] != itoa(truth.Lines) {
-		t.Fatalf("marts %v; want 300 customers, revenue %s, %d lines", got, truth.Amount(), truth.Lines)
+	if got[0][0] != "customers" || got[1][0] != customers || got[1][1] != truth.Amount() || got[1][2] != customers || got[1][3] != itoa(truth.Lines) {
+		t.Fatalf("marts %v; want %s customers, revenue %s, %d lines", got, customers, truth.Amount(), truth.Lines)
 	}
 	// Raw input = lake = marts, to the cent.
 	db, err := sql.Open("duckdb", "")
@@ -94,18 +96,6 @@ func TestRunOnFixturesReconcilesRevenue(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func cdnowPath(t *testing.T, file string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("CDNOW data not present: %v", err)
-	}
-	return p
-}
-
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "custmart.yaml")
@@ -122,18 +112,7 @@ func TestCDNOWMaster(t *testing.T) {
 		t.Skip("ingests the whole CDNOW master file (69,659 lines); make test runs it")
 	}
 	t.Parallel()
-	cfg := writeConfig(t, `version: 1
-sources:
-  - name: cdnow
-    path: `+cdnowPath(t, "CDNOW_master.txt")+`
-    format: csv
-    csv:
-      delimiter: whitespace
-      header: true
-      names: [customer_id, date, cds, dollars]
-      date_format: "%Y%m%d"
-    columns: {customer_id: customer_id, ts: date, amount: dollars, quantity: cds}
-`)
+	cfg := writeConfig(t, fixturestest.CDNOWMasterConfig(fixturestest.CDNOWFile(t, "CDNOW_master.txt")))
 	data := filepath.Join(t.TempDir(), "data")
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", "1998-06-30")
 	got := queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT count(*), sum(net_revenue), sum(purchase_days) FROM customer_profile`)
@@ -146,7 +125,7 @@ sources:
 // verbatim but for the path, and the commands scripts rely on.
 func TestCDNOWSampleInterface(t *testing.T) {
 	t.Parallel()
-	cfg := writeConfig(t, fixturestest.CDNOWSampleConfig(cdnowPath(t, "CDNOW_sample.txt")))
+	cfg := writeConfig(t, fixturestest.CDNOWSampleConfig(fixturestest.CDNOWFile(t, "CDNOW_sample.txt")))
 	data := filepath.Join(t.TempDir(), "data")
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", "1997-09-30")
 	code, out, _ := custmart(t, "query", "--config", cfg, "--data-dir", data, "--format", "csv",
@@ -260,8 +239,9 @@ func TestIngestSkipsUnchangedFilesUnlessVerify(t *testing.T) {
 // the published marts stay; ingest --repair reads the source file again and
 // the run publishes the full revenue.
 func TestLostLakeFileFailsTheRunUntilRepaired(t *testing.T) {
+	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
-	mustRun(t, "fixtures", "--data-dir", data, "--customers", "200", "--seed", "3")
+	mustRun(t, "fixtures", "--data-dir", data, "--customers", "60", "--seed", "3", "--days", "90")
 	truth, err := fixtures.ReadTruth(filepath.Join(data, "inbox"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/custmart/custmart/fixtures"
@@ -37,8 +38,66 @@ const (
 )
 
 // The golden fixture: fixed seed, size and period, and a fixed as-of date,
-// so every mart is a pure function of the code.
+// so every mart is a pure function of the code. On top of the generated days,
+// one file adds goldenExtraRows good rows and one bad row (so quarantine has
+// content), and the run holds out the days from goldenHoldout (so
+// clv_validation has).
 var goldenFixture = fixtures.Options{Customers: 200, Seed: 20}
+
+const (
+	goldenExtraRows = 40
+	goldenHoldout   = "2025-07-01"
+)
+
+// golden is the data directory the golden fixture was run into, built once
+// for the tests that only read it (TestGoldenMarts, TestReport), with the
+// run's summary; TestMain removes it.
+var golden struct {
+	once      sync.Once
+	dir, data string
+	asOf, out string
+	err       error
+}
+
+// goldenData returns the data directory of the golden run and its summary,
+// building it on first use. Its readers must not write to it.
+func goldenData(t *testing.T) (data, asOf, runOut string) {
+	t.Helper()
+	golden.once.Do(func() {
+		golden.dir, golden.err = os.MkdirTemp("", "custmart-golden-")
+		if golden.err != nil {
+			return
+		}
+		golden.data = filepath.Join(golden.dir, "data")
+		opts := goldenFixture
+		opts.Out = filepath.Join(golden.data, "inbox")
+		sum, err := fixtures.Generate(context.Background(), opts)
+		if err != nil {
+			golden.err = err
+			return
+		}
+		var b strings.Builder
+		b.WriteString("transaction_id,order_id,customer_id,ts,product_id,quantity,unit_price,amount,currency,channel,store_id\n")
+		for i := range goldenExtraRows {
+			fmt.Fprintf(&b, "TX%03d,OX%03d,C9000001,2025-06-01 10:%02d:00,P00001,1,5.00,5.00,EUR,web,\n", i, i, i)
+		}
+		b.WriteString("TXBAD,OXBAD,C9000001,not a time,P00001,1,5.00,5.00,EUR,web,\n")
+		if golden.err = os.WriteFile(filepath.Join(opts.Out, "extra-2025-06-01.csv"), []byte(b.String()), 0o644); golden.err != nil {
+			return
+		}
+		golden.asOf = sum.End.Format("2006-01-02")
+		var out, errOut bytes.Buffer
+		if code := DoContext(context.Background(), []string{"run", "--data-dir", golden.data, "--as-of", golden.asOf, "--holdout-from", goldenHoldout},
+			strings.NewReader(""), &out, &errOut); code != ExitOK {
+			golden.err = fmt.Errorf("custmart run on the golden fixture: exit %d\n%s%s", code, out.String(), errOut.String())
+		}
+		golden.out = out.String()
+	})
+	if golden.err != nil {
+		t.Fatal(golden.err)
+	}
+	return golden.data, golden.asOf, golden.out
+}
 
 // goldenVolatile are columns that change from run to run whatever the code
 // (run and batch ids, wall-clock times, the published version): they are left
@@ -56,15 +115,7 @@ var goldenVolatile = map[string][]string{
 // change shows up in review as a diff of those files.
 func TestGoldenMarts(t *testing.T) {
 	t.Parallel()
-	data := filepath.Join(t.TempDir(), "data")
-	opts := goldenFixture
-	opts.Out = filepath.Join(data, "inbox")
-	sum, err := fixtures.Generate(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustRun(t, "run", "--data-dir", data, "--as-of", sum.End.Format("2006-01-02"))
-
+	data, _, _ := goldenData(t)
 	_, dbPath, err := publish.Current(warehouse.NewLayout(data))
 	if err != nil {
 		t.Fatal(err)

@@ -25,23 +25,12 @@ import (
 var reportSections = []string{"pyramid", "segments", "rfm-grid", "value-matrix", "value-loyalty", "cohorts",
 	"clv-distribution", "repeat-purchases", "frequency-recency", "holdout", "parameters", "daily-sales", "quarantine", "runs"}
 
-// sampleWithReport runs the pipeline on sample data with a holdout and a
-// file holding one bad row among forty good ones, and returns the data
-// directory and the published report.
-func sampleWithReport(t *testing.T) (string, string) {
+// reportOfGolden returns the data directory of the golden run (a holdout,
+// and a file holding one bad row among forty good ones) and its published
+// report, checking that the run's summary says where the report is.
+func reportOfGolden(t *testing.T) (string, string) {
 	t.Helper()
-	data := filepath.Join(t.TempDir(), "data")
-	mustRun(t, "fixtures", "--data-dir", data, "--customers", "500", "--seed", "11")
-	var b strings.Builder
-	b.WriteString("transaction_id,order_id,customer_id,ts,product_id,quantity,unit_price,amount,currency,channel,store_id\n")
-	for i := range 40 {
-		fmt.Fprintf(&b, "TX%03d,OX%03d,C9000001,2025-06-01 10:%02d:00,P00001,1,5.00,5.00,EUR,web,\n", i, i, i)
-	}
-	b.WriteString("TXBAD,OXBAD,C9000001,not a time,P00001,1,5.00,5.00,EUR,web,\n")
-	if err := os.WriteFile(filepath.Join(data, "inbox", "extra-2025-06-01.csv"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := mustRun(t, "run", "--data-dir", data, "--as-of", "2025-12-28", "--holdout-from", "2025-07-01")
+	data, _, out := goldenData(t)
 	version, _, err := publish.Current(warehouse.NewLayout(data))
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +42,12 @@ func sampleWithReport(t *testing.T) (string, string) {
 	return data, path
 }
 
-// TestReport builds one sample version (a pipeline run costs more than the
-// checks) and checks its report as HTML and in a browser.
+// TestReport checks the report of the golden run (a pipeline run costs more
+// than the checks, and TestGoldenMarts reads the same one) as HTML and in a
+// browser.
 func TestReport(t *testing.T) {
 	t.Parallel()
-	data, path := sampleWithReport(t)
+	data, path := reportOfGolden(t)
 	t.Run("every chart with its mart's numbers", func(t *testing.T) { checkReportHTML(t, data, path) })
 	t.Run("chromium renders it", func(t *testing.T) { checkReportInChromium(t, path) })
 	t.Run("named version to a chosen file", func(t *testing.T) {
@@ -99,8 +89,8 @@ func checkReportHTML(t *testing.T, data, path string) {
 	if v := nodeText(find(doc, "id", "version")); v != version {
 		t.Errorf("header version %q, want %s", v, version)
 	}
-	if v := nodeText(find(doc, "id", "as-of")); v != "2025-12-28" {
-		t.Errorf("header as-of %q, want 2025-12-28", v)
+	if _, asOf, _ := goldenData(t); nodeText(find(doc, "id", "as-of")) != asOf {
+		t.Errorf("header as-of %q, want %s", nodeText(find(doc, "id", "as-of")), asOf)
 	}
 	sections := map[string]*html.Node{}
 	for _, id := range reportSections {

@@ -75,6 +75,7 @@ func cents(c int64) string {
 // join as integers; a customer with only cancellations is in the lake and
 // in daily_sales but not in the customer count.
 func TestGuestCheckoutsAndFloatIDs(t *testing.T) {
+	t.Parallel()
 	path := writeRetail(t)
 	var total, guests, identified, cancelOnly int64
 	var guestLines int
@@ -144,6 +145,7 @@ func TestGuestCheckoutsAndFloatIDs(t *testing.T) {
 // Many refused files give one summary line per reason, and ingest's table
 // one row per source and status; --verbose lists every file.
 func TestManyRefusedFilesAreSummarised(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for day := 1; day <= 24; day++ {
 		var b strings.Builder

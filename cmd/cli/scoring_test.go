@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,8 @@ model:
 // the live ones.
 func TestFailingCheckKeepsPublishedMarts(t *testing.T) {
 	t.Parallel()
-	cfg, data, survey, asOf := scoringSetup(t, 300)
+	const customers = 100
+	cfg, data, survey, asOf := scoringSetup(t, customers)
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", asOf)
 	layout := warehouse.NewLayout(data)
 	before, _, err := publish.Current(layout)
@@ -80,14 +82,14 @@ func TestFailingCheckKeepsPublishedMarts(t *testing.T) {
 		t.Fatalf("published version moved from %v to %v after a failed check", before, after)
 	}
 	got = queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT count(*) FROM customer_value`)
-	if got[1][0] != "300" {
-		t.Fatalf("the live marts after the failed run: %v, want the previous 300 customers", got)
+	if got[1][0] != strconv.Itoa(customers) {
+		t.Fatalf("the live marts after the failed run: %v, want the previous %d customers", got, customers)
 	}
 }
 
 func TestHoldoutFlag(t *testing.T) {
 	t.Parallel()
-	cfg, data, _, asOf := scoringSetup(t, 300)
+	cfg, data, _, asOf := scoringSetup(t, 100)
 	for _, c := range []struct{ from, msg string }{
 		{"01/07/2025", "YYYY-MM-DD"},
 		{"2026-01-01", "after --as-of"},

@@ -17,31 +17,11 @@ import (
 
 func cdnowSource(t *testing.T, file string) lake.Source {
 	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", file)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("CDNOW data not present: %v", err)
-	}
-	raw := []byte(`version: 1
-sources:
-  - name: cdnow
-    path: ` + path + `
-    format: csv
-    csv:
-      delimiter: whitespace
-      header: true
-      names: [customer_id, date, cds, dollars]
-      date_format: "%Y%m%d"
-    columns:
-      customer_id: customer_id
-      ts: date
-      amount: dollars
-      quantity: cds
-`)
-	c, err := config.Parse(raw, "inline.yaml")
+	path := fixturestest.CDNOWFile(t, file)
+	c, err := config.Parse([]byte(fixturestest.CDNOWMasterConfig(path)), "inline.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Sources[0].Path = path
 	return c.Sources[0].Lake()
 }
 
@@ -96,12 +76,7 @@ func TestIngestCDNOWMaster(t *testing.T) {
 // configuration of the backbone issue, verbatim but for the path.
 func TestIngestCDNOWSample(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join("..", "..", "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("CDNOW data not present: %v", err)
-	}
-	abs, _ := filepath.Abs(path)
-	raw := []byte(fixturestest.CDNOWSampleConfig(abs))
+	raw := []byte(fixturestest.CDNOWSampleConfig(fixturestest.CDNOWFile(t, "CDNOW_sample.txt")))
 	c, err := config.Parse(raw, filepath.Join(t.TempDir(), "custmart.yaml"))
 	if err != nil {
 		t.Fatal(err)

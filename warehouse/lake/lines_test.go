@@ -148,8 +148,8 @@ func TestLineNumbersCSV(t *testing.T) {
 		{"lf", shape{records: 300, seed: 1}, 1, 0},
 		{"crlf bom", shape{crlf: true, bom: true, records: 300, seed: 2}, 1, 0},
 		{"three files in one unit", shape{records: 120, seed: 3}, 3, 0},
-		{"segments", shape{records: 400, seed: 4}, 1, 700},
-		{"crlf segments, two files", shape{crlf: true, records: 200, seed: 5}, 2, 500},
+		{"segments", shape{records: 160, seed: 4}, 1, 700},
+		{"crlf segments, two files", shape{crlf: true, records: 80, seed: 5}, 2, 500},
 		// The name of the reader's virtual column file_index.
 		{"column File_Index, three files", shape{records: 120, seed: 6, note: "File_Index"}, 3, 0},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,9 +81,11 @@ func TestMartsOnFixtures(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "surveys", "nps.csv"), survey.String())
 	writeFile(t, filepath.Join(dir, "campaigns.csv"), campaigns.String())
-	g := generate(t, dir, fixtures.Options{Customers: 2000, Seed: 5}, `model:
+	// Enough customers for a comparison sample and stable tier shares.
+	const fixtureCustomers, sample = 1000, 250
+	g := generate(t, dir, fixtures.Options{Customers: fixtureCustomers, Seed: 5}, `model:
   cost_per_customer_year: 4
-  comparison_sample: 500
+  comparison_sample: `+strconv.Itoa(sample)+`
   feedback:
     path: surveys/*.csv
     columns: {customer_id: customer, date: answered, score: nps}
@@ -106,8 +109,8 @@ func TestMartsOnFixtures(t *testing.T) {
 
 	t.Run("comparison model on a sample", func(t *testing.T) {
 		bg, pn := params(t, db, "bgnbd"), params(t, db, "pareto_nbd")
-		if bg["customers"] != 2000 || pn["customers"] < 400 || pn["customers"] > 600 {
-			t.Errorf("bgnbd (predictive) fitted on %v customers, pareto_nbd (comparison, sample of 500) on %v", bg["customers"], pn["customers"])
+		if bg["customers"] != fixtureCustomers || pn["customers"] < 0.8*sample || pn["customers"] > 1.2*sample {
+			t.Errorf("bgnbd (predictive) fitted on %v customers, pareto_nbd (comparison, sample of %d) on %v", bg["customers"], sample, pn["customers"])
 		}
 		var used []string
 		rows, err := db.Query(`SELECT DISTINCT model FROM clv_model WHERE used_for_predictions ORDER BY 1`)
@@ -129,8 +132,8 @@ func TestMartsOnFixtures(t *testing.T) {
 
 	t.Run("one row per customer", func(t *testing.T) {
 		var n, distinct int
-		if err := db.QueryRow(`SELECT count(*), count(DISTINCT customer_id) FROM customer_value`).Scan(&n, &distinct); err != nil || n != 2000 || distinct != 2000 {
-			t.Fatalf("customer_value: %d rows, %d customers (%v); want 2000", n, distinct, err)
+		if err := db.QueryRow(`SELECT count(*), count(DISTINCT customer_id) FROM customer_value`).Scan(&n, &distinct); err != nil || n != fixtureCustomers || distinct != fixtureCustomers {
+			t.Fatalf("customer_value: %d rows, %d customers (%v); want %d", n, distinct, err, fixtureCustomers)
 		}
 	})
 
@@ -150,7 +153,7 @@ func TestMartsOnFixtures(t *testing.T) {
 			}
 			got[k] = n
 		}
-		want := map[string]int{"promoters high": 100, "detractors low": 100, "silent unknown": 1800}
+		want := map[string]int{"promoters high": 100, "detractors low": 100, "silent unknown": fixtureCustomers - 200}
 		for k, n := range want {
 			if got[k] != n {
 				t.Errorf("%s: %d customers, want %d (all: %v)", k, got[k], n, got)
@@ -195,11 +198,11 @@ func TestMartsOnFixtures(t *testing.T) {
 			t.Errorf("%d unprofitable customers, %d of them not Lead; want some, none", unprofitable, unprofitableNotLead)
 		}
 		// Top 10% by predicted CLV, less ties and unprofitable ones.
-		if platinum > 200 || platinum < 180 {
-			t.Errorf("%d Platinum customers of 2000, want about 10%%", platinum)
+		if platinum > fixtureCustomers/10 || platinum < fixtureCustomers*9/100 {
+			t.Errorf("%d Platinum customers of %d, want about 10%%", platinum, fixtureCustomers)
 		}
 		var tiers, summed int
-		if err := db.QueryRow(`SELECT count(*), sum(customers) FROM tier_summary`).Scan(&tiers, &summed); err != nil || tiers != 4 || summed != 2000 {
+		if err := db.QueryRow(`SELECT count(*), sum(customers) FROM tier_summary`).Scan(&tiers, &summed); err != nil || tiers != 4 || summed != fixtureCustomers {
 			t.Errorf("tier_summary: %d tiers, %d customers (%v)", tiers, summed, err)
 		}
 	})
@@ -216,7 +219,7 @@ func TestMartsOnFixtures(t *testing.T) {
 		if err := db.QueryRow(`SELECT count(*) FROM customer_value WHERE purchase_days = 1`).Scan(&single); err != nil {
 			t.Fatal(err)
 		}
-		withCycle := 2000 - single
+		withCycle := fixtureCustomers - single
 		for rows.Next() {
 			var band string
 			var n int
@@ -237,8 +240,8 @@ func TestMartsOnFixtures(t *testing.T) {
 		// Month 0 of every cohort is the whole cohort; the cohorts add up
 		// to the customers.
 		var cohorts, customers int
-		if err := db.QueryRow(`SELECT count(*), sum(cohort_size) FROM cohort_retention WHERE months_since = 0 AND retention_rate = 1`).Scan(&cohorts, &customers); err != nil || cohorts != 24 || customers != 2000 {
-			t.Errorf("%d cohorts of %d customers at month 0 (%v); want 24 monthly cohorts of 2000", cohorts, customers, err)
+		if err := db.QueryRow(`SELECT count(*), sum(cohort_size) FROM cohort_retention WHERE months_since = 0 AND retention_rate = 1`).Scan(&cohorts, &customers); err != nil || cohorts != 24 || customers != fixtureCustomers {
+			t.Errorf("%d cohorts of %d customers at month 0 (%v); want 24 monthly cohorts of %d", cohorts, customers, err, fixtureCustomers)
 		}
 		// Cohorts whose month 12 is over (2024-01 .. 2024-11 as of
 		// 2025-12-28) have their own annual retention; the rest pool.

@@ -176,3 +176,48 @@ func reportLatencies(b *testing.B, latencies []time.Duration) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 }
+
+// BenchmarkServeResults measures reading whole results through pgx over
+// loopback: all 100k rows of customer_value (rows/s) and a 100-row page
+// (latency), the sizes a BI extract and a dashboard table fetch.
+func BenchmarkServeResults(b *testing.B) {
+	const customers = 100_000
+	ts := startServer(b)
+	ts.pub.set("results", publishVersion(b, ts.dataDir, "results", customers, 7))
+	conn := ts.connect(b)
+	ctx := context.Background()
+	readAll := func(query string, want int) func(*pgx.Conn, *rand.Rand) error {
+		return func(conn *pgx.Conn, _ *rand.Rand) error {
+			rows, err := conn.Query(ctx, query)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				if _, err := rows.Values(); err != nil {
+					return err
+				}
+				n++
+			}
+			if rows.Err() == nil && n != want {
+				return fmt.Errorf("%s: %d rows, want %d", query, n, want)
+			}
+			return rows.Err()
+		}
+	}
+	all := readAll("SELECT * FROM customer_value", customers)
+	if err := all(conn, nil); err != nil { // opens the version
+		b.Fatal(err)
+	}
+	b.Run("all-rows", func(b *testing.B) {
+		for b.Loop() {
+			if err := all(conn, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*customers)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("100-rows", func(b *testing.B) {
+		measureLatency(b, conn, readAll("SELECT * FROM customer_value LIMIT 100", 100))
+	})
+}

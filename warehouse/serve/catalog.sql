@@ -9,6 +9,10 @@
 -- No spilling to disk: the memory limit is a hard limit for queries.
 SET temp_directory = '';
 SET TimeZone = 'UTC';
+-- Results stream (stream.go): the engine runs at most this far ahead of a
+-- client's reads (at least a chunk); the default, about 1 MB, let one slow
+-- client hold some 60 MB.
+SET streaming_buffer_size = '64KiB';
 SET autoinstall_known_extensions = false;
 SET autoload_known_extensions = false;
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,6 +69,7 @@ func TestPublishesDuringQueriesBreakNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, clients*4)
 	seen := make([]map[int]int, clients)
+	var results atomic.Int64 // results the clients have checked
 	for c := range clients {
 		seen[c] = map[int]int{}
 		conn := ts.connect(t)
@@ -88,6 +90,7 @@ func TestPublishesDuringQueriesBreakNothing(t *testing.T) {
 				}
 				last = v
 				seen[c][v]++
+				results.Add(1)
 				return v, nil
 			}
 			query := func(q pgx.Tx) (versionResult, error) {
@@ -152,8 +155,16 @@ func TestPublishesDuringQueriesBreakNothing(t *testing.T) {
 		}()
 	}
 
+	// Each version is published once the clients have read the one before:
+	// clients+1 results after a publish include one from a query that started
+	// after it.
+	progressed := func() {
+		t.Helper()
+		want := results.Load() + clients + 1
+		waitFor(t, func() bool { return results.Load() >= want || len(errs) > 0 })
+	}
 	for v := 2; v <= versions; v++ {
-		time.Sleep(60 * time.Millisecond)
+		progressed()
 		name := fmt.Sprintf("v%d", v)
 		path := publishVersion(t, ts.dataDir, name, 1000+v*37, v)
 		fp.add(t, path, v)
@@ -166,7 +177,7 @@ func TestPublishesDuringQueriesBreakNothing(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(60 * time.Millisecond)
+	progressed()
 	close(stop)
 	wg.Wait()
 	close(errs)
@@ -238,12 +249,16 @@ func TestRunningQueryFinishesOnItsVersion(t *testing.T) {
 	}
 }
 
+// waitPatience bounds waits on a condition: generous, so that a loaded
+// machine only makes the tests slower, not fail.
+const waitPatience = 2 * time.Minute
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(waitPatience)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 30s")
+			t.Fatalf("condition not reached in %s", waitPatience)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

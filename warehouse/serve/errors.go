@@ -39,6 +39,7 @@ const (
 	codeInvalidAuthSpec        = "28000"
 	codeTooManyConnections     = "53300"
 	codeOutOfMemory            = "53200"
+	codeProgramLimitExceeded   = "54000"
 	codeInsufficientPrivilege  = "42501"
 	codeProtocolViolation      = "08P01"
 	codeFeatureNotSupported    = "0A000"

@@ -141,7 +141,7 @@ func declareKeys(t testing.TB, versionDir string, keys map[string][]string) {
 // waitForIndexes waits until the current engine has row indexes of marts.
 func waitForIndexes(t testing.TB, ts *testServer, marts ...string) *engine {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(waitPatience)
 	for {
 		ts.srv.engines.mu.Lock()
 		eng := ts.srv.engines.current
@@ -154,7 +154,7 @@ func waitForIndexes(t testing.TB, ts *testServer, marts ...string) *engine {
 			return eng
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("row indexes of %v not ready after 30 s", marts)
+			t.Fatalf("row indexes of %v not ready after %s", marts, waitPatience)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -374,11 +374,18 @@ func TestLookupsDuringPublishes(t *testing.T) {
 			}
 		}()
 	}
+	// Each version is published once the clients have looked up in the one
+	// before: three lookups after a publish include one that began after it.
+	progressed := func() {
+		t.Helper()
+		want := lookups.Load() + 3
+		waitFor(t, func() bool { return lookups.Load() >= want || len(errs) > 0 })
+	}
 	for v := 2; v <= versions; v++ {
-		time.Sleep(80 * time.Millisecond)
+		progressed()
 		publish(v)
 	}
-	time.Sleep(80 * time.Millisecond)
+	progressed()
 	close(stop)
 	wg.Wait()
 	close(errs)

@@ -846,6 +846,24 @@ func TestCursors(t *testing.T) {
 		}
 	}
 	assertCode(t, execSimple(ctx, conn, "FETCH BACKWARD 1 FROM c"), codeFeatureNotSupported)
+	// Through the extended protocol the FETCH's Bind chooses the result
+	// formats: pgx asks for binary int8 and text, and must get them.
+	if err := execSimple(ctx, conn, "DECLARE n CURSOR WITH HOLD FOR SELECT i::BIGINT AS i, 'row ' || i AS label FROM range(5) t(i)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeDescribeExec} {
+		var n int64
+		var label string
+		if err := conn.QueryRow(ctx, "FETCH 1 FROM n", mode).Scan(&n, &label); err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		if want := map[pgx.QueryExecMode]int64{pgx.QueryExecModeCacheStatement: 0, pgx.QueryExecModeDescribeExec: 1}[mode]; n != want || label != fmt.Sprintf("row %d", want) {
+			t.Errorf("%v: fetched %d %q, want %d %q", mode, n, label, want, fmt.Sprintf("row %d", want))
+		}
+	}
+	if err := execSimple(ctx, conn, "CLOSE n"); err != nil {
+		t.Fatal(err)
+	}
 	if err := execSimple(ctx, conn, "CLOSE c"); err != nil {
 		t.Fatal(err)
 	}

@@ -325,8 +325,22 @@ func duckTypeForOID(oid uint32) string {
 	return "VARCHAR"
 }
 
+// maxOpenCursors bounds the queries one connection keeps open at once
+// (suspended portals and cursors): each holds an engine connection and a
+// streaming result's buffers.
+const maxOpenCursors = 32
+
 // open starts the portal's query and keeps its rows for runPortal.
 func (s *session) open(pt *portal) *pgError {
+	open := 0
+	for _, p := range s.portals {
+		if p.cur != nil && p != pt {
+			open++
+		}
+	}
+	if open >= maxOpenCursors {
+		return newError(codeProgramLimitExceeded, fmt.Sprintf("too many open cursors and portals in this connection: at most %d run at once; close some (CLOSE, or end the transaction)", maxOpenCursors))
+	}
 	ctx, done := s.statementContext()
 	eng, e := s.engine(ctx)
 	if e != nil {
@@ -368,7 +382,7 @@ func (s *session) open(pt *portal) *pgError {
 		if pt.stmt.columns != nil && !sameColumns(cur.columns, pt.stmt.columns) {
 			return false, errPlanChanged()
 		}
-		rows, err := stmt.QueryContext(ctx, nil)
+		rows, err := queryStreaming(ctx, stmt)
 		if err != nil {
 			return false, asPGError(err, context.Cause(ctx))
 		}
@@ -416,7 +430,7 @@ func (s *session) runPortal(pt *portal, maxRows int64, describe bool) *pgError {
 			s.send(rowDescription(pt.columns, pt.formats))
 		}
 	}
-	_, more, e := s.sendRows(pt, maxRows)
+	_, more, e := s.sendRows(pt, maxRows, pt.formats)
 	if e != nil {
 		return e
 	}
@@ -462,14 +476,15 @@ func (s *session) executePortal(cmd command) (*portal, *pgError) {
 	return &portal{stmt: &bound}, nil
 }
 
-// fetch answers FETCH from a cursor opened by DECLARE.
-func (s *session) fetch(cmd command, describe bool) *pgError {
+// fetch answers FETCH from a cursor opened by DECLARE, in the result formats
+// of the FETCH's own Bind (nil, all text, in the simple protocol).
+func (s *session) fetch(cmd command, describe bool, formats []int16) *pgError {
 	pt, ok := s.portals[cmd.param]
 	if !ok {
 		return newError(codeInvalidCursorName, fmt.Sprintf("cursor %q does not exist", cmd.param))
 	}
 	if describe {
-		s.send(rowDescription(pt.columns, nil))
+		s.send(rowDescription(pt.columns, formats))
 	}
 	var sent int64
 	if !pt.done {
@@ -478,7 +493,7 @@ func (s *session) fetch(cmd command, describe bool) *pgError {
 		if cmd.kind == cmdMove {
 			sent, more, e = s.skipRows(pt, cmd.count)
 		} else {
-			sent, more, e = s.sendRows(pt, cmd.count)
+			sent, more, e = s.sendRows(pt, cmd.count, formats)
 		}
 		if e != nil {
 			return e
@@ -514,13 +529,13 @@ func (s *session) skipRows(pt *portal, maxRows int64) (skipped int64, more bool,
 }
 
 // sendRows streams up to maxRows rows (0: all) of the portal's open cursor
-// and reports whether rows may remain.
-func (s *session) sendRows(pt *portal, maxRows int64) (sent int64, more bool, e *pgError) {
+// in the given result formats and reports whether rows may remain.
+func (s *session) sendRows(pt *portal, maxRows int64, resultFormats []int16) (sent int64, more bool, e *pgError) {
 	cur := pt.cur
 	tf := s.params.textFormat()
 	formats := make([]bool, len(cur.columns))
 	for i := range formats {
-		formats[i] = formatOf(pt.formats, i) == 1
+		formats[i] = formatOf(resultFormats, i) == 1
 	}
 	var buf []byte
 	values := make([][]byte, len(cur.columns))

@@ -518,7 +518,7 @@ func (s *session) runServerCommand(cmd command, describe bool, formats []int16) 
 		}
 		s.portals[cmd.param] = pt
 	case cmdFetch, cmdMove:
-		return s.fetch(cmd, describe)
+		return s.fetch(cmd, describe, formats)
 	case cmdPrepare:
 		if _, exists := s.stmts[cmd.param]; exists || cmd.param == "" {
 			return newError(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", cmd.param))
