@@ -21,6 +21,7 @@ type catalogData struct {
 	TypeOIDCases    string // pg_type_oid(): DuckDB type name to OID
 	FormatTypeCases string // format_type(): OID to SQL name
 	TypeRows        string // pg_type rows
+	ProcRows        string // pg_proc rows
 	SettingRows     string // pg_settings rows
 	// Keys lists each mart's key columns: (table_name, key_seq, column_name,
 	// key_columns), from the version's _version.json.
@@ -43,6 +44,7 @@ func newCatalogData(path string, cfg engineConfig, keys map[string][]string) cat
 		TypeOIDCases:    typeOIDCases(),
 		FormatTypeCases: formatTypeCases(),
 		TypeRows:        typeRows(),
+		ProcRows:        procRows(),
 		SettingRows:     settingRows(),
 		Keys:            keyRows(keys),
 		Descriptions:    descriptionRows(readmeDocs()),
@@ -125,22 +127,65 @@ func formatTypeCases() string {
 	return strings.TrimSpace(b.String())
 }
 
+// typeRows renders pg_type. Its regproc columns (typinput to typanalyze)
+// hold OIDs of pg_proc rows, 0 for none, as PostgreSQL stores them.
 func typeRows() string {
 	var rows []string
-	row := func(oid uint32, name string, length int16, category string, elem, array uint32, io string) {
+	row := func(oid uint32, name string, length int16, category string, elem, array uint32, io typeIO) {
 		byValue := length > 0 && length <= 8
 		align := "i"
 		if length == 8 || length == -1 {
 			align = "d"
 		}
-		rows = append(rows, fmt.Sprintf("(%d::BIGINT, %s, 11::BIGINT, 10::BIGINT, %d::SMALLINT, %t, 'b', %s, false, true, ',', 0::BIGINT, %d::BIGINT, %d::BIGINT, %s, %s, %s, %s, '-', '-', '-', %s, 'p', false, 0::BIGINT, -1, 0, 0::BIGINT, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR[])",
+		rows = append(rows, fmt.Sprintf("(%d::BIGINT, %s, 11::BIGINT, 10::BIGINT, %d::SMALLINT, %t, 'b', %s, false, true, ',', 0::BIGINT, %d::BIGINT, %d::BIGINT, %d::BIGINT, %d::BIGINT, %d::BIGINT, %d::BIGINT, 0::BIGINT, 0::BIGINT, 0::BIGINT, %s, 'p', false, 0::BIGINT, -1, 0, 0::BIGINT, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR[])",
 			oid, quoteString(name), length, byValue, quoteString(category), elem, array,
-			quoteString(io+"in"), quoteString(io+"out"), quoteString(io+"recv"), quoteString(io+"send"), quoteString(align)))
+			io.oids[0], io.oids[1], io.oids[2], io.oids[3], quoteString(align)))
 	}
 	for _, t := range pgTypes {
-		row(t.oid, t.name, t.length, t.category, 0, t.array, t.name)
-		row(t.array, "_"+t.name, -1, "A", t.oid, 0, "array_")
+		row(t.oid, t.name, t.length, t.category, 0, t.array, typeIOs[t.oid])
+		row(t.array, "_"+t.name, -1, "A", t.oid, 0, arrayIO)
 	}
+	return strings.Join(rows, ",\n        ")
+}
+
+// PostgreSQL's pseudo-types in the I/O functions' signatures.
+const (
+	oidCString  = 2275
+	oidInternal = 2281
+	oidAnyArray = 2277
+)
+
+// procRows renders pg_proc: the I/O functions of the types in pg_type, the
+// only functions the catalog lists.
+func procRows() string {
+	var rows []string
+	add := func(io typeIO, typ uint32) {
+		typmod := ""
+		nargs := 1
+		if io.typmod {
+			typmod = fmt.Sprintf(" %d %d", oidOID, oidInt4)
+			nargs = 3
+		}
+		for i, f := range []struct {
+			suffix   string
+			args     string
+			nargs    int
+			returned uint32
+		}{
+			{"in", fmt.Sprint(oidCString) + typmod, nargs, typ},
+			{"out", fmt.Sprint(typ), 1, oidCString},
+			{"recv", fmt.Sprint(oidInternal) + typmod, nargs, typ},
+			{"send", fmt.Sprint(typ), 1, oidBytea},
+		} {
+			name := io.prefix + f.suffix
+			rows = append(rows, fmt.Sprintf("(%d::BIGINT, %s, 11::BIGINT, 10::BIGINT, 12::BIGINT, 1::FLOAT, 0::FLOAT, 0::BIGINT, 0::BIGINT, 'f', false, false, true, false, %s, 's', %d::SMALLINT, 0::SMALLINT, %d::BIGINT, %s, NULL::BIGINT[], NULL::VARCHAR[], NULL::VARCHAR[], NULL::VARCHAR, NULL::BIGINT[], %s, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR[], NULL::VARCHAR[])",
+				io.oids[i], quoteString(name), quoteString(io.volatile[i:i+1]), f.nargs, f.returned, quoteString(f.args), quoteString(name)))
+		}
+	}
+	for _, t := range pgTypes {
+		add(typeIOs[t.oid], t.oid)
+	}
+	add(arrayIO, oidAnyArray)
 	return strings.Join(rows, ",\n        ")
 }
 

@@ -138,6 +138,10 @@ CREATE MACRO memory.pgcompat.quote_ident(ident) AS
     CASE WHEN regexp_full_match(ident, '[a-z_][a-z0-9_$]*') THEN ident ELSE '"' || replace(ident, '"', '""') || '"' END;
 CREATE MACRO memory.pgcompat.array_upper(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN len(arr) END;
 CREATE MACRO memory.pgcompat.array_lower(arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN 1 END;
+-- PostgreSQL's array_length is an integer, NULL for an empty array or another
+-- dimension; DuckDB's one-argument form stays.
+CREATE MACRO memory.pgcompat.array_length(arr) AS len(arr),
+    (arr, dimension) AS CASE WHEN dimension = 1 AND len(arr) > 0 THEN len(arr)::INTEGER END;
 
 CREATE MACRO memory.pgcompat.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || '''';
 CREATE MACRO memory.pgcompat.quote_nullable(val) AS coalesce(memory.pgcompat.quote_literal(val), 'NULL');
@@ -244,6 +248,14 @@ CREATE VIEW memory.pgcompat.pg_type AS
         typcategory, typispreferred, typisdefined, typdelim, typrelid, typelem, typarray, typinput, typoutput,
         typreceive, typsend, typmodin, typmodout, typanalyze, typalign, typstorage, typnotnull, typbasetype,
         typtypmod, typndims, typcollation, typdefaultbin, typdefault, typacl);
+-- The types' I/O functions, with PostgreSQL's OIDs and names: pg_type's
+-- typinput, typoutput, typreceive and typsend point here, and clients such
+-- as Npgsql tell arrays by their typreceive, array_recv.
+CREATE VIEW memory.pgcompat.pg_proc AS
+    SELECT * FROM (VALUES {{.ProcRows}}) p(oid, proname, pronamespace, proowner, prolang, procost, prorows, provariadic,
+        prosupport, prokind, prosecdef, proleakproof, proisstrict, proretset, provolatile, proparallel,
+        pronargs, pronargdefaults, prorettype, proargtypes, proallargtypes, proargmodes, proargnames,
+        proargdefaults, protrftypes, prosrc, probin, prosqlbody, proconfig, proacl);
 
 CREATE VIEW memory.pgcompat.pg_database AS
     SELECT 16384::BIGINT AS oid, '{{.Catalog}}' AS datname, 10::BIGINT AS datdba, 6 AS encoding, 'c' AS datlocprovider,
@@ -297,8 +309,10 @@ CREATE MACRO memory.pgcompat.pg_regclass(rel_name) AS coalesce(
     CASE replace(rel_name, 'pg_catalog.', '') WHEN 'pg_class' THEN 1259 WHEN 'pg_type' THEN 1247
         WHEN 'pg_attribute' THEN 1249 WHEN 'pg_proc' THEN 1255 WHEN 'pg_namespace' THEN 2615
         WHEN 'pg_database' THEN 1262 WHEN 'pg_constraint' THEN 2606 END);
--- 'pg_catalog.array_in'::regproc compares with pg_type.typinput, a name here.
-CREATE MACRO memory.pgcompat.pg_regproc(proc_name) AS replace(proc_name, 'pg_catalog.', '');
+-- 'pg_catalog.array_in'::regproc, the function's OID ('-' is 0, none), which
+-- pg_type.typinput compares with.
+CREATE MACRO memory.pgcompat.pg_regproc(proc_name) AS CASE WHEN proc_name = '-' THEN 0::BIGINT ELSE
+    (SELECT oid FROM memory.pgcompat.pg_proc WHERE proname = replace(replace(proc_name, 'pg_catalog.', ''), '"', '') LIMIT 1) END;
 CREATE MACRO memory.pgcompat.pg_regtype(type_name) AS (
     SELECT oid FROM memory.pgcompat.pg_type WHERE type_name IN (typname, memory.pgcompat.format_type(oid, NULL)) LIMIT 1);
 -- expr::regclass (regtype, regproc) of a name or an OID, and back to a name.
@@ -315,8 +329,10 @@ CREATE MACRO memory.pgcompat.pg_to_regtype(val) AS
     CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regtype(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
 CREATE MACRO memory.pgcompat.pg_regtype_text(type_oid) AS
     CASE WHEN memory.pgcompat.format_type(type_oid, NULL) = '???' THEN type_oid::VARCHAR ELSE memory.pgcompat.format_type(type_oid, NULL) END;
-CREATE MACRO memory.pgcompat.pg_to_regproc(val) AS val::VARCHAR;
-CREATE MACRO memory.pgcompat.pg_regproc_text(proc) AS proc::VARCHAR;
+CREATE MACRO memory.pgcompat.pg_to_regproc(val) AS
+    CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regproc(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
+CREATE MACRO memory.pgcompat.pg_regproc_text(proc_oid) AS CASE WHEN proc_oid = 0 THEN '-' ELSE coalesce(
+    (SELECT proname FROM memory.pgcompat.pg_proc WHERE oid = proc_oid), proc_oid::VARCHAR) END;
 CREATE MACRO memory.pgcompat.pg_regnamespace(schema_name) AS memory.pgcompat.pg_nsp_oid(schema_name);
 
 -- information_schema over the marts with PostgreSQL's type names; the
@@ -512,16 +528,6 @@ CREATE VIEW memory.pgcompat.pg_extension AS
     WHERE false;
 CREATE VIEW memory.pgcompat.pg_auth_members AS
     SELECT NULL::BIGINT AS oid, NULL::BIGINT AS roleid, NULL::BIGINT AS member, NULL::BIGINT AS grantor, NULL::BOOLEAN AS admin_option
-    WHERE false;
-CREATE VIEW memory.pgcompat.pg_proc AS
-    SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS proname, NULL::BIGINT AS pronamespace, NULL::BIGINT AS proowner,
-        NULL::BIGINT AS prolang, NULL::FLOAT AS procost, NULL::FLOAT AS prorows, NULL::BIGINT AS provariadic,
-        NULL::VARCHAR AS prosupport, NULL::VARCHAR AS prokind, NULL::BOOLEAN AS prosecdef, NULL::BOOLEAN AS proleakproof,
-        NULL::BOOLEAN AS proisstrict, NULL::BOOLEAN AS proretset, NULL::VARCHAR AS provolatile, NULL::VARCHAR AS proparallel,
-        NULL::SMALLINT AS pronargs, NULL::SMALLINT AS pronargdefaults, NULL::BIGINT AS prorettype, NULL::VARCHAR AS proargtypes,
-        NULL::BIGINT[] AS proallargtypes, NULL::VARCHAR[] AS proargmodes, NULL::VARCHAR[] AS proargnames,
-        NULL::VARCHAR AS proargdefaults, NULL::BIGINT[] AS protrftypes, NULL::VARCHAR AS prosrc, NULL::VARCHAR AS probin,
-        NULL::VARCHAR AS prosqlbody, NULL::VARCHAR[] AS proconfig, NULL::VARCHAR[] AS proacl
     WHERE false;
 CREATE VIEW memory.pgcompat.pg_enum AS
     SELECT NULL::BIGINT AS oid, NULL::BIGINT AS enumtypid, NULL::FLOAT AS enumsortorder, NULL::VARCHAR AS enumlabel

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,113 @@ func TestShowStatementTimeout(t *testing.T) {
 		}
 		if got := show(); got != c.want {
 			t.Errorf("after %q: SHOW statement_timeout = %q, want %q", c.set, got, c.want)
+		}
+	}
+}
+
+// TestNpgsqlTypeLoading: Npgsql's type-loading batch, sent as one Query as
+// Npgsql sends it, classifies each array type as an array ('a') of its
+// element type, through pg_type.typreceive and pg_proc's array_recv, and
+// lists arrays after the base types, as PostgreSQL answers it.
+func TestNpgsqlTypeLoading(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	conn := ts.connect(t)
+	var batch string
+	for _, q := range loadClientQueries(t) {
+		if q.tool == "npgsql" && q.name == "type loading batch" {
+			batch = q.sql
+		}
+	}
+	if batch == "" {
+		t.Fatal("no Npgsql type loading batch in testdata/clients/npgsql.sql")
+	}
+	res, err := conn.PgConn().Exec(context.Background(), batch).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 4 {
+		t.Fatalf("%d results, want 4", len(res))
+	}
+	// nspname, oid, typname, typtype, typnotnull, elemtypoid
+	types := map[string][]string{}
+	var order []string
+	for _, r := range res[1].Rows {
+		types[string(r[2])] = []string{string(r[0]), string(r[1]), string(r[3]), string(r[5])}
+		order = append(order, string(r[3]))
+	}
+	for name, want := range map[string][]string{
+		"int4":     {"pg_catalog", "23", "b", ""},
+		"_int4":    {"pg_catalog", "1007", "a", "23"},
+		"text":     {"pg_catalog", "25", "b", ""},
+		"_text":    {"pg_catalog", "1009", "a", "25"},
+		"_int8":    {"pg_catalog", "1016", "a", "20"},
+		"_varchar": {"pg_catalog", "1015", "a", "1043"},
+		"numeric":  {"pg_catalog", "1700", "b", ""},
+	} {
+		if got := types[name]; strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: got %q, want %q", name, got, want)
+		}
+	}
+	arrays := 0
+	for name, ty := range types {
+		if strings.HasPrefix(name, "_") != (ty[2] == "a") {
+			t.Errorf("%s has typtype %s", name, ty[2])
+		}
+		if ty[2] == "a" {
+			arrays++
+		}
+	}
+	if arrays != len(pgTypes) || len(types) != 2*len(pgTypes) {
+		t.Errorf("%d types, %d of them arrays; want %d and %d", len(types), arrays, 2*len(pgTypes), len(pgTypes))
+	}
+	if first := slices.Index(order, "a"); first < 0 || slices.Contains(order[first:], "b") {
+		t.Errorf("arrays do not come after the base types: %v", order)
+	}
+}
+
+// TestTypeIOFunctions: pg_type's I/O columns are OIDs of pg_proc rows with
+// PostgreSQL's names, and ::regproc casts look them up both ways.
+func TestTypeIOFunctions(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	conn := ts.connect(t)
+	for _, c := range []struct{ sql, want string }{
+		{`SELECT t.typinput, t.typoutput, t.typreceive, t.typsend, t.typreceive::regproc::text FROM pg_catalog.pg_type t WHERE t.typname = '_int4'`,
+			"750|751|2400|2401|array_recv"},
+		{`SELECT p.proname, p.pronargs, p.proargtypes, p.prorettype FROM pg_catalog.pg_type t
+			JOIN pg_catalog.pg_proc p ON p.oid = t.typreceive WHERE t.oid = 1700`, "numeric_recv|3|2281 26 23|1700"},
+		{`SELECT string_agg(p.proname, ',' ORDER BY p.oid) FROM pg_catalog.pg_type t
+			JOIN pg_catalog.pg_proc p ON p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend) WHERE t.typname = 'json'`,
+			"json_in,json_out,json_recv,json_send"},
+		{`SELECT typname FROM pg_type WHERE typreceive = 'pg_catalog.date_recv'::regproc`, "date"},
+		{`SELECT 'int8send'::regproc::text, typmodin::regproc::text FROM pg_type WHERE oid = 20`, "int8send|-"},
+		{`SELECT count(*) FROM pg_type t LEFT JOIN pg_proc p ON p.oid = t.typsend WHERE p.oid IS NULL`, "0"},
+	} {
+		for _, proto := range []string{"simple", "extended"} {
+			var rows [][][]byte
+			if proto == "simple" {
+				res, err := conn.PgConn().Exec(context.Background(), c.sql).ReadAll()
+				if err != nil {
+					t.Fatalf("%s: %v", c.sql, err)
+				}
+				rows = res[0].Rows
+			} else {
+				res := conn.PgConn().ExecParams(context.Background(), c.sql, nil, nil, nil, nil).Read()
+				if res.Err != nil {
+					t.Fatalf("%s: %v", c.sql, res.Err)
+				}
+				rows = res.Rows
+			}
+			var got []string
+			for _, r := range rows {
+				for _, v := range r {
+					got = append(got, string(v))
+				}
+			}
+			if len(rows) != 1 || strings.Join(got, "|") != c.want {
+				t.Errorf("%s %s: got %q, want %s", proto, c.sql, rows, c.want)
+			}
 		}
 	}
 }

@@ -1006,6 +1006,68 @@ func TestCastParameterTypes(t *testing.T) {
 	}
 }
 
+// TestArrayParameterLength: a bigint[] parameter from pgx is described as
+// int8[] (1016) and bound in text and binary, in every exec mode and with
+// either cast spelling; array_length answers as PostgreSQL's (an integer,
+// NULL for an empty array or another dimension), len as DuckDB's.
+func TestArrayParameterLength(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	sd, err := conn.Prepare(ctx, "", "SELECT array_length($1::bigint[], 1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sd.ParamOIDs) != "[1016]" || sd.Fields[0].DataTypeOID != oidInt4 {
+		t.Errorf("parameters %v, result type %d; want [1016] and int4", sd.ParamOIDs, sd.Fields[0].DataTypeOID)
+	}
+	three, none := []int64{7, 8, 9}, []int64{}
+	for _, c := range []struct {
+		sql  string
+		arg  []int64
+		want string
+	}{
+		{"SELECT len($1::bigint[])", three, "3"},
+		{"SELECT len($1::bigint[])", none, "0"},
+		{"SELECT array_length($1::bigint[], 1)", three, "3"},
+		{"SELECT array_length(CAST($1 AS bigint[]), 1)", three, "3"},
+		{"SELECT array_length($1::int8[], 1)", none, "<nil>"},
+		{"SELECT array_length($1::bigint[], 2)", three, "<nil>"},
+	} {
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeDescribeExec,
+			pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+			var n *int64
+			if err := conn.QueryRow(ctx, c.sql, mode, c.arg).Scan(&n); err != nil {
+				t.Errorf("%s %v: %v", c.sql, mode, err)
+				continue
+			}
+			got := "<nil>"
+			if n != nil {
+				got = fmt.Sprint(*n)
+			}
+			if got != c.want {
+				t.Errorf("%s %v %v: got %s, want %s", c.sql, mode, c.arg, got, c.want)
+			}
+		}
+	}
+	// The same parameter as the wire carries it, text and binary: ndim 1,
+	// no NULLs, element int8, 2 elements from 1, then each (length, value).
+	binary := []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 2, 0, 0, 0, 1,
+		0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8}
+	for _, p := range []struct {
+		value  []byte
+		format int16
+	}{{[]byte("{7,8}"), pgx.TextFormatCode}, {binary, pgx.BinaryFormatCode}} {
+		for _, q := range []string{"SELECT len($1::bigint[])", "SELECT array_length($1::bigint[], 1)"} {
+			res := conn.PgConn().ExecParams(ctx, q, [][]byte{p.value}, []uint32{1016}, []int16{p.format}, nil).Read()
+			if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "2" {
+				t.Errorf("%s, format %d: %q %v", q, p.format, res.Rows, res.Err)
+			}
+		}
+	}
+}
+
 // TestCopyBinaryLayout checks COPY ... (FORMAT binary) byte for byte as
 // PostgreSQL writes it: the 19-byte header, tuples of a field count and
 // length-prefixed values (-1 for NULL), and the trailer -1.

@@ -117,6 +117,14 @@ func rewriteForEngine(st statement, rc rewriteContext) (string, *pgError) {
 					continue
 				}
 			}
+		case t.kind == tokString && next >= 0 && toks[next].is("AS") && prevIs(toks, i, "(") &&
+			prevIs(toks, prevWord(toks, i), "CAST") && nextWord(toks, next) >= 0 && isArrayType(toks, nextWord(toks, next)):
+			// CAST('{1,2}' AS bigint[]), as pgx's simple protocol sends an
+			// array parameter: the same literal as above.
+			if items, err := parseArrayText(stringValue(t.text)); err == nil {
+				b.WriteString(sqlLiteral(items))
+				continue
+			}
 		case (t.kind == tokNumber || t.kind == tokParam) && next >= 0 && toks[next].is("::") &&
 			nextWord(toks, next) >= 0 && regCasts[strings.ToLower(toks[nextWord(toks, next)].text)] != "":
 			// 23::regtype: a number cannot take a chained function call.
@@ -504,6 +512,15 @@ func isArrayType(toks []token, typ int) bool {
 
 func nextWord(toks []token, i int) int {
 	for j := i + 1; j < len(toks); j++ {
+		if toks[j].kind != tokSpace {
+			return j
+		}
+	}
+	return -1
+}
+
+func prevWord(toks []token, i int) int {
+	for j := i - 1; j >= 0; j-- {
 		if toks[j].kind != tokSpace {
 			return j
 		}

@@ -68,6 +68,45 @@ var pgTypes = []pgType{
 	{oidUUID, "uuid", "uuid", 16, 2951, "U", "UUID"},
 }
 
+// typeIO is a type's I/O functions, as pg_proc has them: typinput,
+// typoutput, typreceive and typsend of pg_type are their OIDs. Clients tell
+// an array type from its base type by its receive function (array_recv).
+type typeIO struct {
+	prefix string    // proname is prefix + in, out, recv, send
+	oids   [4]uint32 // PostgreSQL's OIDs of input, output, receive, send
+	// volatile is each function's provolatile: i immutable, s stable.
+	volatile string
+	typmod   bool // input and receive take (value, type OID, typmod)
+}
+
+// arrayIO serves every array type.
+var arrayIO = typeIO{"array_", [4]uint32{750, 751, 2400, 2401}, "ssss", true}
+
+var typeIOs = map[uint32]typeIO{
+	oidBool:        {"bool", [4]uint32{1242, 1243, 2436, 2437}, "iiii", false},
+	oidBytea:       {"bytea", [4]uint32{1244, 31, 2412, 2413}, "iiii", false},
+	oidChar:        {"char", [4]uint32{1245, 33, 2434, 2435}, "iiii", false},
+	oidName:        {"name", [4]uint32{34, 35, 2422, 2423}, "iiss", false},
+	oidInt8:        {"int8", [4]uint32{460, 461, 2408, 2409}, "iiii", false},
+	oidInt2:        {"int2", [4]uint32{38, 39, 2404, 2405}, "iiii", false},
+	oidInt4:        {"int4", [4]uint32{42, 43, 2406, 2407}, "iiii", false},
+	oidText:        {"text", [4]uint32{46, 47, 2414, 2415}, "iiss", false},
+	oidOID:         {"oid", [4]uint32{1798, 1799, 2418, 2419}, "iiii", false},
+	oidJSON:        {"json_", [4]uint32{321, 322, 323, 324}, "iiii", false},
+	oidFloat4:      {"float4", [4]uint32{200, 201, 2424, 2425}, "iiii", false},
+	oidFloat8:      {"float8", [4]uint32{214, 215, 2426, 2427}, "iiii", false},
+	oidBPChar:      {"bpchar", [4]uint32{1044, 1045, 2430, 2431}, "iiss", true},
+	oidVarchar:     {"varchar", [4]uint32{1046, 1047, 2432, 2433}, "iiss", true},
+	oidDate:        {"date_", [4]uint32{1084, 1085, 2468, 2469}, "ssii", false},
+	oidTime:        {"time_", [4]uint32{1143, 1144, 2470, 2471}, "siii", true},
+	oidTimestamp:   {"timestamp_", [4]uint32{1312, 1313, 2474, 2475}, "ssii", true},
+	oidTimestampTZ: {"timestamptz_", [4]uint32{1150, 1151, 2476, 2477}, "ssii", true},
+	oidInterval:    {"interval_", [4]uint32{1160, 1161, 2478, 2479}, "ssii", true},
+	oidTimeTZ:      {"timetz_", [4]uint32{1350, 1351, 2472, 2473}, "siii", true},
+	oidNumeric:     {"numeric_", [4]uint32{1701, 1702, 2460, 2461}, "iiii", true},
+	oidUUID:        {"uuid_", [4]uint32{2952, 2953, 2961, 2962}, "iiii", false},
+}
+
 // duckAliases maps the other DuckDB type names to the table above.
 var duckAliases = map[string]uint32{
 	"TINYINT": oidInt2, "UTINYINT": oidInt2, "USMALLINT": oidInt4, "UINTEGER": oidInt8,
