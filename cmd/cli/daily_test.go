@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/custmart/custmart/fixtures"
 	"github.com/custmart/custmart/warehouse"
-	"github.com/custmart/custmart/warehouse/publish"
 )
 
 // dailyOnlyMarts record how the data got there (runs, ingested batches), not
@@ -199,14 +197,7 @@ func writeFile(t *testing.T, path, text string) {
 // version but the daily-only ones, as the golden test reads them.
 func martTables(t *testing.T, data string) map[string]table {
 	t.Helper()
-	_, dbPath, err := publish.Current(warehouse.NewLayout(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("duckdb", dbPath+"?access_mode=read_only")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openCurrentVersion(t, data)
 	defer db.Close()
 	out := map[string]table{}
 	for _, m := range publishedModels(t) {

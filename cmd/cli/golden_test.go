@@ -116,16 +116,7 @@ var goldenVolatile = map[string][]string{
 func TestGoldenMarts(t *testing.T) {
 	t.Parallel()
 	data, _, _ := goldenData(t)
-	_, dbPath, err := publish.Current(warehouse.NewLayout(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("duckdb", dbPath+"?access_mode=read_only")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-
+	db := openCurrentVersion(t, data)
 	marts := publishedModels(t)
 	for _, mart := range marts {
 		got := readMart(t, db, mart, data)
@@ -388,4 +379,20 @@ func (got table) equal(column, want, value string) bool {
 		return false
 	}
 	return math.Abs(g-w) <= goldenTolerance*math.Max(1, math.Abs(w))
+}
+
+// openCurrentVersion opens the data directory's published version read-only,
+// closed when the test ends.
+func openCurrentVersion(t *testing.T, data string) *sql.DB {
+	t.Helper()
+	_, dbPath, err := publish.Current(warehouse.NewLayout(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", dbPath+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -696,17 +695,10 @@ func appendTextCopyRow(line, field []byte, cols []column, values []driver.Value,
 func appendBinaryCopyRow(line []byte, cols []column, values []driver.Value, tf textFormat) ([]byte, error) {
 	line = binary.BigEndian.AppendUint16(line, uint16(len(values)))
 	for i, v := range values {
-		if v == nil {
-			line = binary.BigEndian.AppendUint32(line, math.MaxUint32)
-			continue
-		}
-		at := len(line)
-		line = append(line, 0, 0, 0, 0)
 		var err error
-		if line, err = appendBinary(line, &cols[i], v, tf); err != nil {
+		if line, err = appendBinaryField(line, &cols[i], v, tf); err != nil {
 			return nil, fmt.Errorf("encode column %q: %w", cols[i].name, err)
 		}
-		binary.BigEndian.PutUint32(line[at:], uint32(len(line)-at-4))
 	}
 	return line, nil
 }

@@ -539,18 +539,27 @@ func appendArrayBinary(buf []byte, elem *column, items []any, tf textFormat) ([]
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(items)))
 	buf = binary.BigEndian.AppendUint32(buf, 1)
 	for _, item := range items {
-		if item == nil {
-			buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32)
-			continue
-		}
-		lenAt := len(buf)
-		buf = append(buf, 0, 0, 0, 0)
 		var err error
-		if buf, err = appendBinary(buf, elem, item, tf); err != nil {
+		if buf, err = appendBinaryField(buf, elem, item, tf); err != nil {
 			return nil, err
 		}
-		binary.BigEndian.PutUint32(buf[lenAt:], uint32(len(buf)-lenAt-4))
 	}
+	return buf, nil
+}
+
+// appendBinaryField writes a value as arrays' elements and binary COPY's
+// fields carry it: its length (-1 for NULL), then its binary form.
+func appendBinaryField(buf []byte, c *column, v any, tf textFormat) ([]byte, error) {
+	if v == nil {
+		return binary.BigEndian.AppendUint32(buf, math.MaxUint32), nil
+	}
+	lenAt := len(buf)
+	buf = append(buf, 0, 0, 0, 0)
+	buf, err := appendBinary(buf, c, v, tf)
+	if err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint32(buf[lenAt:], uint32(len(buf)-lenAt-4))
 	return buf, nil
 }
 
