@@ -17,7 +17,7 @@
 -- check: sql SELECT * FROM churn WHERE retained_customers + churned_customers <>
 --   previous_active_customers OR new_customers + returning_customers <> active_customers
 WITH active AS (
-  SELECT customer_id, month FROM customer_months WHERE purchase_days > 0),
+  SELECT customer_id, month, previous_month_active FROM customer_months WHERE purchase_days > 0),
 months AS (
   SELECT unnest(generate_series(min(month), date_trunc('month', getvariable('as_of'))::DATE, INTERVAL 1 MONTH))::DATE AS month
   FROM active),
@@ -31,9 +31,8 @@ per_month AS (
   SELECT a.month,
     count(*) AS active_customers,
     coalesce(any_value(n.new_customers), 0) AS new_customers,
-    count(prev.customer_id) AS retained_customers
+    count(*) FILTER (WHERE a.previous_month_active) AS retained_customers
   FROM active a
-  LEFT JOIN active prev ON prev.customer_id = a.customer_id AND prev.month = (a.month - INTERVAL 1 MONTH)::DATE
   LEFT JOIN new_per_month n ON n.month = a.month
   GROUP BY a.month),
 previous AS (

@@ -17,18 +17,19 @@
 -- check: sql SELECT * FROM cohort_retention WHERE months_since = 0 AND active_customers <>
 --   cohort_size
 WITH acquired AS (
-  SELECT customer_id, date_trunc('month', first_purchase)::DATE AS cohort_month
+  SELECT date_trunc('month', first_purchase)::DATE AS cohort_month
   FROM customer_profile),
 sizes AS (
   SELECT cohort_month, count(*) AS cohort_size FROM acquired GROUP BY cohort_month),
+-- customer_months carries each customer's cohort: no join of every month
+-- with the profiles.
 activity AS (
-  SELECT a.cohort_month,
-    date_diff('month', a.cohort_month, m.month) AS months_since,
-    count(*) FILTER (WHERE m.purchase_days > 0) AS active_customers,
-    sum(m.net_revenue) AS revenue
-  FROM customer_months m
-  JOIN acquired a USING (customer_id)
-  WHERE m.month >= a.cohort_month
+  SELECT cohort_month,
+    date_diff('month', cohort_month, month) AS months_since,
+    count(*) FILTER (WHERE purchase_days > 0) AS active_customers,
+    sum(net_revenue) AS revenue
+  FROM customer_months
+  WHERE month >= cohort_month
   GROUP BY ALL),
 grid AS (
   SELECT s.cohort_month, s.cohort_size,
