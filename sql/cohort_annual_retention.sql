@@ -7,7 +7,7 @@
 --   any matured cohort the rate is unknown (NULL, basis none), never guessed.
 -- grain: acquisition month
 -- key: cohort_month
--- depends_on: customer_profile, customer_months
+-- depends_on: customer_base
 -- publish: true
 -- check: not_null cohort_month, cohort_size, retained_customers, matured, basis
 -- check: unique cohort_month
@@ -15,25 +15,20 @@
 -- check: accepted_values basis: cohort | pooled | none
 -- check: sql SELECT * FROM cohort_annual_retention WHERE retained_customers > cohort_size OR (basis
 --   = 'none') <> (retention_rate IS NULL)
+-- A customer is retained when their first purchase in a later month than
+-- the acquisition month (customer_base.return_purchase, kept by customer)
+-- falls within the 12 months after it: no pass over customer_months.
 WITH acquired AS (
-  SELECT customer_id, date_trunc('month', first_purchase)::DATE AS cohort_month
-  FROM customer_profile),
-retained AS (
-  SELECT a.cohort_month, count(DISTINCT m.customer_id) AS retained_customers
-  FROM customer_months m
-  JOIN acquired a USING (customer_id)
-  WHERE m.purchase_days > 0
-    AND m.month > a.cohort_month
-    AND m.month <= a.cohort_month + INTERVAL 12 MONTH
-  GROUP BY a.cohort_month),
+  SELECT date_trunc('month', first_purchase)::DATE AS cohort_month, return_purchase
+  FROM customer_base
+  WHERE purchase_days > 0),
 cohorts AS (
-  SELECT a.cohort_month, count(*) AS cohort_size,
-    coalesce(any_value(r.retained_customers), 0) AS retained_customers,
+  SELECT cohort_month, count(*) AS cohort_size,
+    count(*) FILTER (WHERE date_trunc('month', return_purchase)::DATE <= cohort_month + INTERVAL 12 MONTH) AS retained_customers,
     -- The last day of month 12 after acquisition is on or before the as-of date.
-    (a.cohort_month + INTERVAL 13 MONTH - INTERVAL 1 DAY)::DATE <= getvariable('as_of') AS matured
-  FROM acquired a
-  LEFT JOIN retained r USING (cohort_month)
-  GROUP BY a.cohort_month),
+    (cohort_month + INTERVAL 13 MONTH - INTERVAL 1 DAY)::DATE <= getvariable('as_of') AS matured
+  FROM acquired
+  GROUP BY cohort_month),
 pooled AS (
   SELECT sum(retained_customers) FILTER (WHERE matured) / sum(cohort_size) FILTER (WHERE matured) AS rate
   FROM cohorts)

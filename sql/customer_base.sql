@@ -3,7 +3,8 @@
 --   included, with 0 purchase days): the facts that do not depend on the as-of date, summed over
 --   the customer's daily rows: first and last purchase day, purchase days, orders, items, gross
 --   sales, refunds, net revenue, channels and stores, and the CLV inputs' sums (spend of the
---   purchase days, of the first one, and of the calibration period of a holdout). The profile
+--   purchase days, of the first one, and of the calibration period of a holdout), and the first
+--   purchase day in a later month than the first purchase's (return_purchase). The profile
 --   and the CLV inputs add the as-of columns (tenure, T) for everyone. Maintained incrementally
 --   by customer: a daily run rebuilds only the customers with rows in the changed days of
 --   customer_daily (read through customer_daily_delta); a run as of a date before the lake's last
@@ -41,6 +42,15 @@ facts AS (
     count(*) FILTER (WHERE purchase_lines > 0 AND day >= getvariable('holdout_from')) AS holdout_purchases
   FROM daily
   GROUP BY customer_id),
+-- The first purchase day in a calendar month after the first purchase's:
+-- when the customer came back after the month they were acquired in
+-- (cohort_annual_retention counts those back within 12 months).
+returned AS (
+  SELECT d.customer_id, min(d.day) AS return_purchase
+  FROM daily d
+  JOIN facts f USING (customer_id)
+  WHERE d.purchase_lines > 0 AND date_trunc('month', d.day) > date_trunc('month', f.first_purchase)
+  GROUP BY d.customer_id),
 -- Channels and stores are unnested and de-duplicated in one pass each;
 -- concatenating the daily lists first is several times slower.
 channels AS (
@@ -53,8 +63,10 @@ stores AS (
   GROUP BY customer_id)
 SELECT
   f.*,
+  r.return_purchase,
   coalesce(c.channels, []::VARCHAR[]) AS channels,
   coalesce(s.stores, []::VARCHAR[]) AS stores
 FROM facts f
+LEFT JOIN returned r USING (customer_id)
 LEFT JOIN channels c USING (customer_id)
 LEFT JOIN stores s USING (customer_id)

@@ -69,23 +69,26 @@ params AS (
     max(m.value) FILTER (WHERE m.model = 'gamma_gamma' AND m.parameter = 'gamma') AS gg_gamma
   FROM clv_model m, cfg c
   WHERE m.used_for_predictions),
--- Purchase-model predictions depend on (x, t_x, T) only: score each distinct
--- triple once (BG/NBD P(alive) and the Gamma-Gamma spend as vectorised SQL
--- closed forms, the rest with Go functions, which need 2F1). discounted_purchases is the predicted CLV of one currency
--- unit per purchase, so clv_predicted = spend per purchase * it.
-triples AS (SELECT DISTINCT x, t_x, "T" FROM clv_inputs),
-scored AS (
+-- Purchase-model predictions depend on (x, t_x, T) only. discounted_purchases
+-- is the predicted CLV of one currency unit per purchase, so clv_predicted =
+-- spend per purchase * it. BG/NBD's expectations are P(alive) (a vectorised
+-- SQL closed form, per customer) times those of a customer known to be
+-- active, which depend on (x, T) alone: their Go functions (they need 2F1)
+-- run once per distinct pair, a few per cent of the customers. Pareto/NBD's
+-- P(alive) needs 2F1 too: its Go functions run once per distinct triple.
+bgnbd_active AS (
+  SELECT q.x, q."T",
+    bgnbd_expected_purchases_alive(c.horizon, q.x, q."T", p.r, p.alpha, p.p3, p.p4) AS purchases,
+    bgnbd_clv_alive(1, q.x, q."T", p.r, p.alpha, p.p3, p.p4, c.horizon_months, c.periods_per_month, c.monthly_discount) AS discounted_purchases
+  FROM (SELECT DISTINCT x, "T" FROM clv_inputs) q, params p, cfg c
+  WHERE c.model = 'bgnbd'),
+pareto_nbd_scored AS (
   SELECT t.x, t.t_x, t."T",
-    CASE c.model
-      WHEN 'bgnbd' THEN bgnbd_p_alive_closed(t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4)
-      ELSE pareto_nbd_p_alive(t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4) END AS p_alive,
-    CASE c.model
-      WHEN 'bgnbd' THEN bgnbd_expected_purchases(c.horizon, t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4)
-      ELSE pareto_nbd_expected_purchases(c.horizon, t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4) END AS expected_purchases,
-    CASE c.model
-      WHEN 'bgnbd' THEN bgnbd_clv(1, t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4, c.horizon_months, c.periods_per_month, c.monthly_discount)
-      ELSE pareto_nbd_clv(1, t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4, c.horizon_months, c.periods_per_month, c.monthly_discount) END AS discounted_purchases
-  FROM triples t, params p, cfg c),
+    pareto_nbd_p_alive(t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4) AS p_alive,
+    pareto_nbd_expected_purchases(c.horizon, t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4) AS expected_purchases,
+    pareto_nbd_clv(1, t.x, t.t_x, t."T", p.r, p.alpha, p.p3, p.p4, c.horizon_months, c.periods_per_month, c.monthly_discount) AS discounted_purchases
+  FROM (SELECT DISTINCT x, t_x, "T" FROM clv_inputs) t, params p, cfg c
+  WHERE c.model = 'pareto_nbd'),
 -- Net cash flow per month, carried to the as-of month at the annual rate.
 npv AS (
   SELECT m.customer_id,
@@ -114,9 +117,13 @@ base AS MATERIALIZED (
     r.monetary AS rfm_monetary, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment AS rfm_segment,
     p.cycle_days,
     (p.net_revenue / p.orders)::DOUBLE AS avg_amount,
-    s.p_alive, s.expected_purchases,
+    CASE c.model WHEN 'bgnbd' THEN bgnbd_p_alive_closed(i.x, i.t_x, i."T", pr.r, pr.alpha, pr.p3, pr.p4)
+      ELSE ps.p_alive END AS p_alive,
+    CASE c.model WHEN 'bgnbd' THEN bgnbd_p_alive_closed(i.x, i.t_x, i."T", pr.r, pr.alpha, pr.p3, pr.p4) * a.purchases
+      ELSE ps.expected_purchases END AS expected_purchases,
     gamma_gamma_expected_spend_closed(i.x, i.m, pr.gg_p, pr.gg_q, pr.gg_gamma) AS expected_spend_per_purchase,
-    s.discounted_purchases,
+    CASE c.model WHEN 'bgnbd' THEN bgnbd_p_alive_closed(i.x, i.t_x, i."T", pr.r, pr.alpha, pr.p3, pr.p4) * a.discounted_purchases
+      ELSE ps.discounted_purchases END AS discounted_purchases,
     date_trunc('month', p.first_purchase)::DATE AS cohort_month,
     ar.retention_rate,
     p.tenure_days / 365.25 AS tenure_years,
@@ -128,7 +135,8 @@ base AS MATERIALIZED (
   CROSS JOIN params pr
   JOIN clv_inputs i USING (customer_id)
   JOIN rfm r USING (customer_id)
-  JOIN scored s ON s.x = i.x AND s.t_x = i.t_x AND s."T" = i."T"
+  LEFT JOIN bgnbd_active a ON a.x = i.x AND a."T" = i."T"
+  LEFT JOIN pareto_nbd_scored ps ON ps.x = i.x AND ps.t_x = i.t_x AND ps."T" = i."T"
   LEFT JOIN cohort_annual_retention ar ON ar.cohort_month = date_trunc('month', p.first_purchase)::DATE
   LEFT JOIN npv n USING (customer_id)
   LEFT JOIN latest_feedback f USING (customer_id)
@@ -141,7 +149,7 @@ bands AS (
     quantile_cont(avg_amount, getvariable('amount_bands')) AS amount_cuts
   FROM base
   WHERE cycle_days IS NOT NULL),
-valued AS MATERIALIZED (
+valued AS NOT MATERIALIZED (
   SELECT b.*,
     CASE WHEN b.cycle_days IS NULL THEN NULL
          WHEN b.cycle_days <= k.cycle_cuts[1] THEN 'short'

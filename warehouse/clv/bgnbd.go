@@ -59,11 +59,39 @@ func (m BGNBD) expectedPurchasesCurve(x, tx, T float64) func(t float64) float64 
 		return func(float64) float64 { return math.NaN() }
 	}
 	odds := m.deadOdds(x, tx, T)
+	alive := m.aliveCurve(x, T)
+	return func(t float64) float64 { return alive(t) / odds }
+}
+
+// ExpectedPurchasesAlive is the expected number of purchases in (T, T+t] of
+// a customer with x repeat purchases who is known to be active at T: the
+// numerator of ExpectedPurchases, which is PAlive times it. It does not
+// depend on t_x, so customers can be scored once per distinct (x, T).
+func (m BGNBD) ExpectedPurchasesAlive(t, x, T float64) float64 {
+	if !m.valid() || !validHistory(x, 0, T) {
+		return math.NaN()
+	}
+	return m.aliveCurve(x, T)(t)
+}
+
+// PredictedCLVAlive is PredictedCLV for a customer known to be active at T,
+// with ExpectedPurchasesAlive in place of ExpectedPurchases: PredictedCLV is
+// PAlive times it.
+func (m BGNBD) PredictedCLVAlive(spend, x, T float64, horizonMonths int, periodsPerMonth, monthlyDiscount float64) float64 {
+	if !m.valid() || !validHistory(x, 0, T) {
+		return math.NaN()
+	}
+	return discountedSpend(m.aliveCurve(x, T), spend, horizonMonths, periodsPerMonth, monthlyDiscount)
+}
+
+// aliveCurve is ExpectedPurchasesAlive as a function of t, for a valid
+// model and history.
+func (m BGNBD) aliveCurve(x, T float64) func(t float64) float64 {
 	return func(t float64) float64 {
 		if !(t >= 0) {
 			return math.NaN()
 		}
-		return m.numerator(t, x, T) / odds
+		return m.numerator(t, x, T)
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 
 // TestClosedFormsMatchGo evaluates the SQL closed forms and the Go methods
 // over a grid of histories and parameters (the published CDNOW estimates
-// among them) and wants them equal to 1e-12, relative.
+// among them) and wants them equal to 1e-12, relative; so are the BG/NBD
+// expectations customer_value composes from the closed P(alive) and the
+// Go functions of an active customer.
 func TestClosedFormsMatchGo(t *testing.T) {
 	t.Parallel()
 	db, _ := openWithUDFs(t)
@@ -22,6 +24,7 @@ func TestClosedFormsMatchGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	const tol = 1e-12
+	const ppm = 365.25 / 12 / 7
 	close := func(got, want float64) bool {
 		return math.Abs(got-want) <= tol*math.Abs(want) || math.Abs(got-want) < 1e-300
 	}
@@ -39,6 +42,18 @@ func TestClosedFormsMatchGo(t *testing.T) {
 					got := queryFloat(t, conn, "SELECT bgnbd_p_alive_closed(?, ?, ?, ?, ?, ?, ?)", x, tx, T, m.R, m.Alpha, m.A, m.B)
 					if want := m.PAlive(x, tx, T); !got.Valid || !close(got.Float64, want) {
 						t.Errorf("bgnbd_p_alive_closed(%v, %v, %v; %+v) = %v, Go %v", x, tx, T, m, got, want)
+					}
+					// customer_value's factorisation: P(alive) in SQL times
+					// the Go expectations of an active customer.
+					got = queryFloat(t, conn, "SELECT bgnbd_p_alive_closed(?, ?, ?, ?, ?, ?, ?) * bgnbd_expected_purchases_alive(52, ?, ?, ?, ?, ?, ?)",
+						x, tx, T, m.R, m.Alpha, m.A, m.B, x, T, m.R, m.Alpha, m.A, m.B)
+					if want := m.ExpectedPurchases(52, x, tx, T); !got.Valid || !close(got.Float64, want) {
+						t.Errorf("P(alive) * expected purchases if active (%v, %v, %v; %+v) = %v, Go %v", x, tx, T, m, got, want)
+					}
+					got = queryFloat(t, conn, "SELECT bgnbd_p_alive_closed(?, ?, ?, ?, ?, ?, ?) * bgnbd_clv_alive(40, ?, ?, ?, ?, ?, ?, 12, ?, 0.01)",
+						x, tx, T, m.R, m.Alpha, m.A, m.B, x, T, m.R, m.Alpha, m.A, m.B, ppm)
+					if want := PredictedCLV(m, 40, x, tx, T, 12, ppm, 0.01); !got.Valid || !close(got.Float64, want) {
+						t.Errorf("P(alive) * CLV if active (%v, %v, %v; %+v) = %v, Go %v", x, tx, T, m, got, want)
 					}
 					n++
 				}

@@ -109,12 +109,18 @@ type curveModel interface {
 // GammaGamma.ExpectedSpend). It returns NaN for a negative horizon, a
 // non-positive ppm or d <= -1.
 func PredictedCLV(m PurchaseModel, spend, x, tx, T float64, horizonMonths int, periodsPerMonth, monthlyDiscount float64) float64 {
-	if horizonMonths < 0 || !(periodsPerMonth > 0) || !(monthlyDiscount > -1) {
-		return math.NaN()
-	}
 	expected := func(t float64) float64 { return m.ExpectedPurchases(t, x, tx, T) }
 	if c, ok := m.(curveModel); ok {
 		expected = c.expectedPurchasesCurve(x, tx, T)
+	}
+	return discountedSpend(expected, spend, horizonMonths, periodsPerMonth, monthlyDiscount)
+}
+
+// discountedSpend is PredictedCLV's sum over the cumulative expected
+// purchases expected(t).
+func discountedSpend(expected func(t float64) float64, spend float64, horizonMonths int, periodsPerMonth, monthlyDiscount float64) float64 {
+	if horizonMonths < 0 || !(periodsPerMonth > 0) || !(monthlyDiscount > -1) {
+		return math.NaN()
 	}
 	var clv, prev, discount float64 = 0, 0, 1
 	for k := 1; k <= horizonMonths; k++ {

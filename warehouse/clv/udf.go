@@ -29,6 +29,16 @@ var udfs = []struct {
 	{"bgnbd_clv", []string{"spend", "x", "t_x", "T", "r", "alpha", "a", "b", "horizon_months", "periods_per_month", "monthly_discount"}, func(a []float64) float64 {
 		return sqlCLV(BGNBD{a[4], a[5], a[6], a[7]}, a)
 	}},
+	{"bgnbd_expected_purchases_alive", []string{"t", "x", "T", "r", "alpha", "a", "b"}, func(a []float64) float64 {
+		return BGNBD{a[3], a[4], a[5], a[6]}.ExpectedPurchasesAlive(a[0], a[1], a[2])
+	}},
+	{"bgnbd_clv_alive", []string{"spend", "x", "T", "r", "alpha", "a", "b", "horizon_months", "periods_per_month", "monthly_discount"}, func(a []float64) float64 {
+		h, ok := wholeMonths(a[7])
+		if !ok {
+			return math.NaN()
+		}
+		return BGNBD{a[3], a[4], a[5], a[6]}.PredictedCLVAlive(a[0], a[1], a[2], h, a[8], a[9])
+	}},
 	{"pareto_nbd_p_alive", []string{"x", "t_x", "T", "r", "alpha", "s", "beta"}, func(a []float64) float64 {
 		return ParetoNBD{a[3], a[4], a[5], a[6]}.PAlive(a[0], a[1], a[2])
 	}},
@@ -43,14 +53,22 @@ var udfs = []struct {
 	}},
 }
 
-// sqlCLV is PredictedCLV with the argument order of the *_clv functions; a
-// horizon that is not a whole number of months is invalid.
+// sqlCLV is PredictedCLV with the argument order of the *_clv functions.
 func sqlCLV(m PurchaseModel, a []float64) float64 {
-	h := a[8]
-	if h != math.Trunc(h) || h < 0 || h > math.MaxInt32 {
+	h, ok := wholeMonths(a[8])
+	if !ok {
 		return math.NaN()
 	}
-	return PredictedCLV(m, a[0], a[1], a[2], a[3], int(h), a[9], a[10])
+	return PredictedCLV(m, a[0], a[1], a[2], a[3], h, a[9], a[10])
+}
+
+// wholeMonths converts a SQL horizon_months; one that is not a whole number
+// of months is invalid.
+func wholeMonths(h float64) (int, bool) {
+	if h != math.Trunc(h) || h < 0 || h > math.MaxInt32 {
+		return 0, false
+	}
+	return int(h), true
 }
 
 // RegisterUDFs installs the per-customer formulas as DuckDB scalar
@@ -59,13 +77,18 @@ func sqlCLV(m PurchaseModel, a []float64) float64 {
 //	bgnbd_p_alive(x, t_x, T, r, alpha, a, b)
 //	bgnbd_expected_purchases(t, x, t_x, T, r, alpha, a, b)
 //	bgnbd_clv(spend, x, t_x, T, r, alpha, a, b, horizon_months, periods_per_month, monthly_discount)
+//	bgnbd_expected_purchases_alive(t, x, T, r, alpha, a, b)
+//	bgnbd_clv_alive(spend, x, T, r, alpha, a, b, horizon_months, periods_per_month, monthly_discount)
 //	pareto_nbd_p_alive(x, t_x, T, r, alpha, s, beta)
 //	pareto_nbd_expected_purchases(t, x, t_x, T, r, alpha, s, beta)
 //	pareto_nbd_clv(spend, x, t_x, T, r, alpha, s, beta, horizon_months, periods_per_month, monthly_discount)
 //	gamma_gamma_expected_spend(x, m, p, q, gamma)
 //
 // Each is the method of the same name in this package (the *_clv ones are
-// PredictedCLV), DOUBLE in and out, NULL in, NULL out.
+// PredictedCLV, bgnbd_clv_alive is PredictedCLVAlive), DOUBLE in and out,
+// NULL in, NULL out. The *_alive ones are those of a customer known to be
+// active at T; times bgnbd_p_alive they give the other two, which lets a
+// table be scored once per distinct (x, T) instead of (x, t_x, T).
 //
 // Scope, as observed with duckdb-go v2.10506 / DuckDB 1.5 and checked by
 // TestUDFScope: a function registered through one connection goes into the

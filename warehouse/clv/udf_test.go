@@ -59,6 +59,8 @@ func TestUDFsMatchGo(t *testing.T) {
 		{"SELECT bgnbd_p_alive(?, ?, ?, ?, ?, ?, ?)", []any{2, 30.43, 38.86, bg.R, bg.Alpha, bg.A, bg.B}, bg.PAlive(2, 30.43, 38.86)},
 		{"SELECT bgnbd_expected_purchases(?, ?, ?, ?, ?, ?, ?, ?)", []any{39, 2, 30.43, 38.86, bg.R, bg.Alpha, bg.A, bg.B}, bg.ExpectedPurchases(39, 2, 30.43, 38.86)},
 		{"SELECT bgnbd_clv(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", []any{35.0, 2, 30.43, 38.86, bg.R, bg.Alpha, bg.A, bg.B, 12, ppm, 0.01}, PredictedCLV(bg, 35, 2, 30.43, 38.86, 12, ppm, 0.01)},
+		{"SELECT bgnbd_expected_purchases_alive(?, ?, ?, ?, ?, ?, ?)", []any{39, 2, 38.86, bg.R, bg.Alpha, bg.A, bg.B}, bg.ExpectedPurchasesAlive(39, 2, 38.86)},
+		{"SELECT bgnbd_clv_alive(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", []any{35.0, 2, 38.86, bg.R, bg.Alpha, bg.A, bg.B, 12, ppm, 0.01}, bg.PredictedCLVAlive(35, 2, 38.86, 12, ppm, 0.01)},
 		{"SELECT pareto_nbd_p_alive(?, ?, ?, ?, ?, ?, ?)", []any{2, 30.43, 38.86, pn.R, pn.Alpha, pn.S, pn.Beta}, pn.PAlive(2, 30.43, 38.86)},
 		{"SELECT pareto_nbd_expected_purchases(?, ?, ?, ?, ?, ?, ?, ?)", []any{39, 2, 30.43, 38.86, pn.R, pn.Alpha, pn.S, pn.Beta}, pn.ExpectedPurchases(39, 2, 30.43, 38.86)},
 		{"SELECT pareto_nbd_clv(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", []any{35.0, 2, 30.43, 38.86, pn.R, pn.Alpha, pn.S, pn.Beta, 12, ppm, 0.01}, PredictedCLV(pn, 35, 2, 30.43, 38.86, 12, ppm, 0.01)},
@@ -93,10 +95,12 @@ func TestUDFsNullAndInvalid(t *testing.T) {
 	}
 	// Invalid values give NaN, not an error that would abort the query.
 	for _, q := range []string{
-		"SELECT bgnbd_p_alive(2, 40, 39, 0.2, 4, 0.8, 2.4)",                  // t_x > T
-		"SELECT pareto_nbd_p_alive(2, 30, 39, -0.5, 10, 0.6, 11)",            // r < 0
-		"SELECT bgnbd_clv(30, 2, 30, 39, 0.2, 4, 0.8, 2.4, 1.5, 4.35, 0.01)", // fractional horizon
-		"SELECT gamma_gamma_expected_spend(0, 0, 6, 0.5, 15)",                // q < 1: no population mean
+		"SELECT bgnbd_p_alive(2, 40, 39, 0.2, 4, 0.8, 2.4)",                    // t_x > T
+		"SELECT pareto_nbd_p_alive(2, 30, 39, -0.5, 10, 0.6, 11)",              // r < 0
+		"SELECT bgnbd_clv(30, 2, 30, 39, 0.2, 4, 0.8, 2.4, 1.5, 4.35, 0.01)",   // fractional horizon
+		"SELECT bgnbd_clv_alive(30, 2, 39, 0.2, 4, 0.8, 2.4, 1.5, 4.35, 0.01)", // fractional horizon
+		"SELECT bgnbd_expected_purchases_alive(39, 2, -1, 0.2, 4, 0.8, 2.4)",   // T < 0
+		"SELECT gamma_gamma_expected_spend(0, 0, 6, 0.5, 15)",                  // q < 1: no population mean
 	} {
 		if got := queryFloat(t, db, q); !got.Valid || !math.IsNaN(got.Float64) {
 			t.Errorf("%s = %v, want NaN", q, got)

@@ -81,10 +81,8 @@ func (s Source) Validate() error {
 		if s.Path == "" {
 			return invalid("path", "missing", "give a file, a glob such as /drops/*.csv, or an inbox directory")
 		}
-		switch s.Format {
-		case "csv", "jsonl", "parquet":
-		default:
-			return invalid("format", fmt.Sprintf("%q is not a format", s.Format), "use csv, jsonl or parquet")
+		if err := CheckFileFormat(s.Format); err != nil {
+			return err
 		}
 	}
 	switch s.Compression {
@@ -147,3 +145,13 @@ func validateColumns(cols map[string]string) error {
 }
 
 var invalid = warehouse.InvalidSetting
+
+// CheckFileFormat returns the "format" setting's error unless format is one a
+// file can be read in: the lake's sources and the transform's side files share it.
+func CheckFileFormat(format string) error {
+	switch format {
+	case "csv", "jsonl", "parquet":
+		return nil
+	}
+	return invalid("format", fmt.Sprintf("%q is not a format", format), "use csv, jsonl or parquet")
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/lake"
 )
 
 // Params are the business parameters of the models. The transform sets
@@ -181,10 +182,8 @@ func (s SideFile) validate(want, optional []string) error {
 	if s.Path == "" {
 		return invalid("path", "missing", "give a file or a glob such as surveys/*.csv")
 	}
-	switch s.Format {
-	case "csv", "jsonl", "parquet":
-	default:
-		return invalid("format", fmt.Sprintf("%q is not a format", s.Format), "use csv, jsonl or parquet")
+	if err := lake.CheckFileFormat(s.Format); err != nil {
+		return err
 	}
 	for k := range s.Columns {
 		if !slices.Contains(want, k) {
