@@ -18,13 +18,17 @@ run: build
 	$(BIN) fixtures --data-dir $(DATA) --customers $(SAMPLE_CUSTOMERS) --seed $(SAMPLE_SEED) --overwrite
 	$(BIN) run --data-dir $(DATA) --as-of $(AS_OF)
 
+# Most test binaries link DuckDB (about 100 MB each): without DWARF, and with
+# gold where binutils has it, linking takes about 40% less time.
+TEST_LDFLAGS := -w$(if $(wildcard /usr/bin/ld.gold), -extldflags=-fuse-ld=gold)
+
 test:
-	$(GO) test -tags $(TAGS) -timeout 15m ./...
+	$(GO) test -tags $(TAGS) -ldflags='$(TEST_LDFLAGS)' -timeout 15m ./...
 
 # The unit tests only: PostgreSQL, client-program, crash, child-process and
 # large-data tests skip under -short (make test and CI run them all).
 test-short:
-	$(GO) test -tags $(TAGS) -short -timeout 5m ./...
+	$(GO) test -tags $(TAGS) -ldflags='$(TEST_LDFLAGS)' -short -timeout 5m ./...
 
 # Rewrite the golden marts (cmd/cli/testdata/golden) from the fixed fixture; review the diff.
 golden:

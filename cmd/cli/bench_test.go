@@ -90,6 +90,9 @@ func period(s fixtures.Summary) []time.Time {
 // and a late-arriving day in the middle), runs, adds them, runs again, and
 // compares every published mart with one full run over all days.
 func TestIncrementalRunEqualsFullRecompute(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three pipeline runs over 150 customers; make test runs it")
+	}
 	t.Parallel()
 	src, s := splitFixtures(t, 150)
 	days := period(s)

@@ -122,13 +122,33 @@ func TestCDNOWMaster(t *testing.T) {
 }
 
 // TestCDNOWSampleInterface runs the configuration the backbone issue pins,
-// verbatim but for the path, and the commands scripts rely on.
+// verbatim but for the path, on the CDNOW sample.
 func TestCDNOWSampleInterface(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline on the whole CDNOW sample (6,919 lines); make test runs it")
+	}
 	t.Parallel()
 	cfg := writeConfig(t, fixturestest.CDNOWSampleConfig(fixturestest.CDNOWFile(t, "CDNOW_sample.txt")))
 	data := filepath.Join(t.TempDir(), "data")
 	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", "1997-09-30")
-	code, out, _ := custmart(t, "query", "--config", cfg, "--data-dir", data, "--format", "csv",
+	got := queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT count(*), count(DISTINCT segment) > 3 FROM rfm`)
+	if got[1][0] != "2357" || got[1][1] != "true" {
+		t.Fatalf("rfm over the CDNOW sample: %v, want 2357 customers in several segments", got[1])
+	}
+	// The lake is plain Hive-partitioned Parquet with canonical columns.
+	files, _ := filepath.Glob(filepath.Join(data, "lake", "transactions", "date=1997-*", "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no lake files under lake/transactions/date=YYYY-MM-DD/")
+	}
+}
+
+// TestQueryOutput: query's output is what scripts rely on, on the golden
+// run: CSV is a header line and the rows, nothing else, and decimals keep
+// their scale in CSV and JSON, as psql and DuckDB print them.
+func TestQueryOutput(t *testing.T) {
+	t.Parallel()
+	data, _, _ := goldenData(t)
+	code, out, _ := custmart(t, "query", "--data-dir", data, "--format", "csv",
 		"SELECT customer_id, recency_days, orders, monetary, r_score, f_score, m_score, segment FROM rfm ORDER BY customer_id LIMIT 3")
 	if code != 0 {
 		t.Fatalf("query exit %d", code)
@@ -137,22 +157,12 @@ func TestCDNOWSampleInterface(t *testing.T) {
 	if len(lines) != 4 || lines[0] != "customer_id,recency_days,orders,monetary,r_score,f_score,m_score,segment" {
 		t.Fatalf("stdout must be CSV with a header line and nothing else:\n%s", out)
 	}
-	got := queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT count(*), count(DISTINCT segment) > 3 FROM rfm`)
-	if got[1][0] != "2357" || got[1][1] != "true" {
-		t.Fatalf("rfm over the CDNOW sample: %v, want 2357 customers in several segments", got[1])
-	}
-	// Decimals keep their scale, as psql and DuckDB print them.
-	got = queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT 12.50::DECIMAL(10,2) AS a, 0::DECIMAL(10,2) AS b, -0.05::DECIMAL(10,2) AS c`)
+	got := queryCSV(t, "--data-dir", data, `SELECT 12.50::DECIMAL(10,2) AS a, 0::DECIMAL(10,2) AS b, -0.05::DECIMAL(10,2) AS c`)
 	if got[1][0] != "12.50" || got[1][1] != "0.00" || got[1][2] != "-0.05" {
 		t.Fatalf("decimals in CSV: %v, want 12.50, 0.00, -0.05", got[1])
 	}
-	if out := mustRun(t, "query", "--config", cfg, "--data-dir", data, "--format", "json", `SELECT 12.50::DECIMAL(10,2) AS a`); !strings.Contains(out, `"a": 12.50`) {
+	if out := mustRun(t, "query", "--data-dir", data, "--format", "json", `SELECT 12.50::DECIMAL(10,2) AS a`); !strings.Contains(out, `"a": 12.50`) {
 		t.Fatalf("decimals in JSON must keep their scale:\n%s", out)
-	}
-	// The lake is plain Hive-partitioned Parquet with canonical columns.
-	files, _ := filepath.Glob(filepath.Join(data, "lake", "transactions", "date=1997-*", "*.parquet"))
-	if len(files) == 0 {
-		t.Fatal("no lake files under lake/transactions/date=YYYY-MM-DD/")
 	}
 }
 

@@ -27,6 +27,9 @@ var dailyOnlyMarts = []string{"job_runs", "ingest_log"}
 // as must those of a backfill to an earlier day (against one rebuild as of
 // it), of the run after it, and of a --full-refresh.
 func TestDailyRunsEqualFullRebuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("eleven pipeline runs over 300 customers; make test runs it")
+	}
 	t.Parallel()
 	src, s := splitFixtures(t, 300)
 	days := period(s)

@@ -87,31 +87,33 @@ func TestFailingCheckKeepsPublishedMarts(t *testing.T) {
 	}
 }
 
+// TestHoldoutFlag: run and transform refuse a --holdout-from that is not a
+// date or is after --as-of, and the golden run's --holdout-from 2025-07-01
+// fills clv_validation.
 func TestHoldoutFlag(t *testing.T) {
 	t.Parallel()
-	cfg, data, _, asOf := scoringSetup(t, 100)
-	for _, c := range []struct{ from, msg string }{
-		{"01/07/2025", "YYYY-MM-DD"},
-		{"2026-01-01", "after --as-of"},
-	} {
-		code, _, errOut := custmart(t, "run", "--config", cfg, "--data-dir", data, "--as-of", asOf, "--holdout-from", c.from)
-		if code != ExitUsage || !strings.Contains(errOut, c.msg) {
-			t.Errorf("--holdout-from %s: exit %d, stderr %q; want %d and %q", c.from, code, errOut, ExitUsage, c.msg)
+	data, asOf, _ := goldenData(t)
+	for _, command := range []string{"run", "transform"} {
+		for _, c := range []struct{ from, msg string }{
+			{"01/07/2025", "YYYY-MM-DD"},
+			{"2026-01-01", "after --as-of"},
+		} {
+			code, _, errOut := custmart(t, command, "--data-dir", t.TempDir(), "--as-of", asOf, "--holdout-from", c.from)
+			if code != ExitUsage || !strings.Contains(errOut, c.msg) {
+				t.Errorf("%s --holdout-from %s: exit %d, stderr %q; want %d and %q", command, c.from, code, errOut, ExitUsage, c.msg)
+			}
 		}
 	}
-	mustRun(t, "run", "--config", cfg, "--data-dir", data, "--as-of", asOf, "--holdout-from", "2025-07-01")
-	got := queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT strftime(holdout_from, '%Y-%m-%d'), customers, actual_purchases > 0
+	got := queryCSV(t, "--data-dir", data, `SELECT strftime(holdout_from, '%Y-%m-%d'), customers, actual_purchases > 0
 FROM clv_validation WHERE model = 'bgnbd' AND bucket = 'total'`)
-	if len(got) != 2 || got[1][0] != "2025-07-01" || got[1][2] != "true" {
-		t.Fatalf("clv_validation after --holdout-from 2025-07-01: %v", got)
+	if len(got) != 2 || got[1][0] != goldenHoldout || got[1][2] != "true" {
+		t.Fatalf("clv_validation after --holdout-from %s: %v", goldenHoldout, got)
 	}
 	// The customers of the validation are the ones acquired before the holdout.
-	want := queryCSV(t, "--config", cfg, "--data-dir", data, `SELECT count(*) FROM customer_value WHERE first_purchase < DATE '2025-07-01'`)
+	want := queryCSV(t, "--data-dir", data, `SELECT count(*) FROM customer_value WHERE first_purchase < DATE '`+goldenHoldout+`'`)
 	if got[1][1] != want[1][0] {
 		t.Fatalf("validation covers %s customers, %s were acquired before the holdout", got[1][1], want[1][0])
 	}
-	// transform takes the flag too.
-	mustRun(t, "transform", "--config", cfg, "--data-dir", data, "--as-of", asOf, "--holdout-from", "2025-10-01")
 }
 
 func TestScoringConfigErrors(t *testing.T) {

@@ -104,6 +104,9 @@ var published = map[string]map[string]float64{
 // against Hardie's summary, the fits against the literature, the
 // conditional expectation through the SQL function, and the holdout check.
 func TestCDNOW(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fits the models on the whole CDNOW sample (2,357 customers); make test runs it")
+	}
 	t.Parallel()
 	sample := cdnowFile(t, "CDNOW_sample.txt")
 	summary := readSummary(t, cdnowFile(t, "cdnow_customers_summary.csv"))

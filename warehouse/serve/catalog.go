@@ -19,7 +19,7 @@ type catalogData struct {
 	TextOID         uint32
 	NumericOID      uint32
 	TypeOIDCases    string // pg_type_oid(): DuckDB type name to OID
-	FormatTypeCases string // format_type(): OID to SQL name
+	FormatTypeNames string // format_type(): a MAP of OID to SQL name
 	TypeRows        string // pg_type rows
 	ProcRows        string // pg_proc rows
 	SettingRows     string // pg_settings rows
@@ -42,7 +42,7 @@ func newCatalogData(path string, cfg engineConfig, keys map[string][]string) cat
 		TextOID:         oidText,
 		NumericOID:      oidNumeric,
 		TypeOIDCases:    typeOIDCases(),
-		FormatTypeCases: formatTypeCases(),
+		FormatTypeNames: formatTypeNames(),
 		TypeRows:        typeRows(),
 		ProcRows:        procRows(),
 		SettingRows:     settingRows(),
@@ -118,13 +118,17 @@ func arrayOf(oid uint32) uint32 {
 	return t.array
 }
 
-func formatTypeCases() string {
-	var b strings.Builder
+// formatTypeNames renders the SQL names of the types and their arrays as a
+// MAP literal. format_type() looks the OID up in it rather than testing it
+// against each type in a CASE: a macro copies its argument into every use,
+// and a CASE over every type made each ::regtype cast take seconds to plan.
+func formatTypeNames() string {
+	var entries []string
 	for _, t := range pgTypes {
-		fmt.Fprintf(&b, "WHEN type_oid = %d THEN %s WHEN type_oid = %d THEN %s\n    ",
-			t.oid, quoteString(t.sqlName), t.array, quoteString(t.sqlName+"[]"))
+		entries = append(entries, fmt.Sprintf("%d::BIGINT: %s", t.oid, quoteString(t.sqlName)),
+			fmt.Sprintf("%d::BIGINT: %s", t.array, quoteString(t.sqlName+"[]")))
 	}
-	return strings.TrimSpace(b.String())
+	return "MAP {" + strings.Join(entries, ", ") + "}"
 }
 
 // typeRows renders pg_type. Its regproc columns (typinput to typanalyze)

@@ -96,9 +96,7 @@ CREATE MACRO memory.pgcompat.pg_type_is_visible(type_oid) AS true;
 CREATE MACRO memory.pgcompat.pg_function_is_visible(func_oid) AS true;
 CREATE MACRO memory.pgcompat.format_type(type_oid, typemod) AS CASE
     WHEN type_oid = {{.NumericOID}} AND typemod >= 4 THEN 'numeric(' || ((typemod - 4) // 65536) || ',' || ((typemod - 4) % 65536) || ')'
-    {{.FormatTypeCases}}
-    WHEN type_oid IS NULL THEN NULL
-    ELSE '???' END;
+    ELSE coalesce(map_extract_value({{.FormatTypeNames}}, type_oid), CASE WHEN type_oid IS NOT NULL THEN '???' END) END;
 CREATE MACRO memory.pgcompat.obj_description(object_oid) AS
     (SELECT description FROM memory.pgcompat.mart_descriptions WHERE objoid = object_oid AND objsubid = 0),
     (object_oid, catalog_name) AS
@@ -327,8 +325,9 @@ CREATE MACRO memory.pgcompat.pg_regclass_text(rel_oid) AS coalesce(
     rel_oid::VARCHAR);
 CREATE MACRO memory.pgcompat.pg_to_regtype(val) AS
     CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regtype(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
+-- format_type() once: the macro would copy type_oid, often a subquery, into each call.
 CREATE MACRO memory.pgcompat.pg_regtype_text(type_oid) AS
-    CASE WHEN memory.pgcompat.format_type(type_oid, NULL) = '???' THEN type_oid::VARCHAR ELSE memory.pgcompat.format_type(type_oid, NULL) END;
+    coalesce(nullif(memory.pgcompat.format_type(type_oid, NULL), '???'), type_oid::VARCHAR);
 CREATE MACRO memory.pgcompat.pg_to_regproc(val) AS
     CASE WHEN typeof(val) = 'VARCHAR' THEN memory.pgcompat.pg_regproc(val::VARCHAR) ELSE TRY_CAST(val AS BIGINT) END;
 CREATE MACRO memory.pgcompat.pg_regproc_text(proc_oid) AS CASE WHEN proc_oid = 0 THEN '-' ELSE coalesce(

@@ -185,7 +185,9 @@ func TestFormat(t *testing.T) {
 }
 
 // TestRegCasts: casts to and from regclass and regtype look names up and
-// print names, as PostgreSQL does, for literals, columns and parameters.
+// print names, as PostgreSQL does, for literals, columns and parameters;
+// format_type() prints those names, numeric's precision and scale, and
+// ??? for an unknown OID, which ::regtype::text prints as a number.
 func TestRegCasts(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t)
@@ -203,6 +205,8 @@ func TestRegCasts(t *testing.T) {
 		{`SELECT format('%I.%I', 'main', 'rfm')::regclass::oid = 'rfm'::regclass`, nil, "t"},
 		{`SELECT $1::regtype::text`, [][]byte{[]byte("bool")}, "boolean"},
 		{`SELECT $1::regclass = 'rfm'::regclass`, [][]byte{[]byte("main.rfm")}, "t"},
+		{`SELECT format_type(1700, 655366), format_type(1700, -1), format_type(1007, NULL), format_type(99999, NULL),
+			format_type(NULL, NULL) IS NULL, 99999::regtype::text`, nil, "numeric(10,2)|numeric|integer[]|???|t|99999"},
 	} {
 		res := conn.PgConn().ExecParams(ctx, c.sql, c.args, nil, nil, nil).Read()
 		if res.Err != nil {
@@ -222,6 +226,9 @@ func TestRegCasts(t *testing.T) {
 // primary key in the catalog, and the README's meanings of the marts and
 // their columns are their comments, as psql's \d+ shows them.
 func TestKeysAndDescriptions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs psql, a client program; make test runs it")
+	}
 	ts := startServer(t)
 	out, err := runPsql(t, ts, "sslmode=disable", `\d+ rfm
 \dt+
