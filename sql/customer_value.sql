@@ -108,6 +108,10 @@ responses AS (
   GROUP BY customer_id),
 -- Responsive: responded at least once, and at least as often as the average contact.
 response_rate AS (SELECT sum(responses) / sum(contacts) AS rate FROM responses),
+-- BG/NBD's P(alive) once per customer: base uses it in three columns.
+inputs AS (
+  SELECT i.*, CASE c.model WHEN 'bgnbd' THEN bgnbd_p_alive_closed(i.x, i.t_x, i."T", pr.r, pr.alpha, pr.p3, pr.p4) END AS bgnbd_p_alive
+  FROM clv_inputs i, params pr, cfg c),
 base AS MATERIALIZED (
   SELECT
     p.customer_id, p.first_purchase, p.last_purchase, p.tenure_days, p.orders, p.purchase_days,
@@ -117,12 +121,11 @@ base AS MATERIALIZED (
     r.monetary AS rfm_monetary, r.r_score, r.f_score, r.m_score, r.rfm_cell, r.segment AS rfm_segment,
     p.cycle_days,
     (p.net_revenue / p.orders)::DOUBLE AS avg_amount,
-    CASE c.model WHEN 'bgnbd' THEN bgnbd_p_alive_closed(i.x, i.t_x, i."T", pr.r, pr.alpha, pr.p3, pr.p4)
-      ELSE ps.p_alive END AS p_alive,
-    CASE c.model WHEN 'bgnbd' THEN bgnbd_p_alive_closed(i.x, i.t_x, i."T", pr.r, pr.alpha, pr.p3, pr.p4) * a.purchases
+    CASE c.model WHEN 'bgnbd' THEN i.bgnbd_p_alive ELSE ps.p_alive END AS p_alive,
+    CASE c.model WHEN 'bgnbd' THEN i.bgnbd_p_alive * a.purchases
       ELSE ps.expected_purchases END AS expected_purchases,
     gamma_gamma_expected_spend_closed(i.x, i.m, pr.gg_p, pr.gg_q, pr.gg_gamma) AS expected_spend_per_purchase,
-    CASE c.model WHEN 'bgnbd' THEN bgnbd_p_alive_closed(i.x, i.t_x, i."T", pr.r, pr.alpha, pr.p3, pr.p4) * a.discounted_purchases
+    CASE c.model WHEN 'bgnbd' THEN i.bgnbd_p_alive * a.discounted_purchases
       ELSE ps.discounted_purchases END AS discounted_purchases,
     date_trunc('month', p.first_purchase)::DATE AS cohort_month,
     ar.retention_rate,
@@ -133,7 +136,7 @@ base AS MATERIALIZED (
   FROM customer_profile p
   CROSS JOIN cfg c
   CROSS JOIN params pr
-  JOIN clv_inputs i USING (customer_id)
+  JOIN inputs i USING (customer_id)
   JOIN rfm r USING (customer_id)
   LEFT JOIN bgnbd_active a ON a.x = i.x AND a."T" = i."T"
   LEFT JOIN pareto_nbd_scored ps ON ps.x = i.x AND ps.t_x = i.t_x AND ps."T" = i."T"
