@@ -30,7 +30,7 @@ var importRules = []struct {
 
 // TestPackageImports keeps the imports running with the data flow: the
 // engine (warehouse) knows nothing of the scheduler's configuration or the
-// binary, its root package (layout, engine, atomic writes) imports nothing of
+// binary, its root package (layout, lock, atomic writes) imports nothing of
 // the project, and the models (sql), the test fixtures (fixtures, the throwaway
 // PostgreSQL among them) and the dependency order (warehouse/dag) import
 // nothing of the project. Test files are not checked: a test may drive the
@@ -117,4 +117,27 @@ func dependencyPaths(imports map[string][]string, pkg string) [][]string {
 		}
 	}
 	return paths
+}
+
+// TestLightPackagesSkipDuckDB keeps DuckDB out of the packages that need
+// only the layout, settings and SQL text: every package that links it makes
+// a test binary of about 100 MB, and linking those is most of the time of
+// `make test-short` after an edit.
+func TestLightPackagesSkipDuckDB(t *testing.T) {
+	t.Parallel()
+	const driver = "github.com/duckdb/duckdb-go/v2"
+	for _, pkg := range []string{"warehouse", "warehouse/dag", "warehouse/lake/pgsource", "sql", "fixtures/pgserver"} {
+		out, err := exec.Command("go", "list", "-deps", "-test", "-f", "{{.ImportPath}}", "./"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list ./%s: %v", pkg, err)
+		}
+		if !strings.Contains(string(out), module+"/"+pkg+"\n") {
+			t.Fatalf("go list ./%s did not list the package itself:\n%s", pkg, out)
+		}
+		for line := range strings.Lines(string(out)) {
+			if strings.TrimSpace(line) == driver {
+				t.Errorf("%s (with its tests) links DuckDB; open databases through warehouse/engine from the packages that need one", pkg)
+			}
+		}
+	}
 }

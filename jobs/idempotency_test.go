@@ -10,6 +10,7 @@ import (
 	"github.com/custmart/custmart/jobs/config"
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/publish"
 )
 
@@ -63,7 +64,7 @@ func TestRerunForTheSameLogicalDateReplacesOutputs(t *testing.T) {
 		t.Fatalf("current version %s (%v), want %s", current, err, second.Published.Version)
 	}
 
-	db, err := warehouse.Open(ctx, "", warehouse.Engine{})
+	db, err := engine.Open(ctx, "", engine.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/custmart/custmart/fixtures"
 	"github.com/custmart/custmart/jobs/bench"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/publish"
 )
 
@@ -171,7 +172,7 @@ func TestBareBaselineDoesTheSameWork(t *testing.T) {
 	ctx := context.Background()
 	var rows []int64
 	for _, step := range bench.BareSteps {
-		n, err := bench.RunBare(ctx, step, filepath.Join(data, "inbox"), data, s.End, warehouse.Engine{})
+		n, err := bench.RunBare(ctx, step, filepath.Join(data, "inbox"), data, s.End, engine.Settings{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/custmart/custmart/jobs"
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 )
 
 // Exit codes.
@@ -176,9 +177,9 @@ func (a *app) pipeline() (*jobs.Pipeline, error) {
 	return &jobs.Pipeline{Config: c, Layout: a.layout(), Logger: a.logger, GoModels: goModels(), Hooks: hooks()}, nil
 }
 
-func (a *app) engine() warehouse.Engine {
+func (a *app) engine() engine.Settings {
 	if a.cfg == nil {
-		return warehouse.Engine{}
+		return engine.Settings{}
 	}
 	return a.cfg.Warehouse.Engine()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 )
 
 // Steps of the bare DuckDB baseline: the least SQL that does the work of the
@@ -35,12 +36,12 @@ const fixtureColumns = `{'transaction_id': 'VARCHAR', 'order_id': 'VARCHAR', 'cu
 // RunBare runs one step of the baseline over the *.csv files of inbox (in
 // the fixtures' format) as of asOf, writing under BareDir(dataDir), and
 // returns the rows it wrote. Steps after copy read its Parquet file.
-func RunBare(ctx context.Context, step, inbox, dataDir string, asOf time.Time, e warehouse.Engine) (int64, error) {
+func RunBare(ctx context.Context, step, inbox, dataDir string, asOf time.Time, e engine.Settings) (int64, error) {
 	dir := BareDir(dataDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("bare %s: %w", step, err)
 	}
-	db, err := warehouse.Open(ctx, filepath.Join(dir, "bare.duckdb"), e)
+	db, err := engine.Open(ctx, filepath.Join(dir, "bare.duckdb"), e)
 	if err != nil {
 		return 0, fmt.Errorf("bare %s: %w", step, err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/custmart/custmart/fixtures/pgserver"
 	"github.com/custmart/custmart/jobs/config"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/publish"
 )
 
@@ -168,7 +169,7 @@ func exportCustomerValue(ctx context.Context, martsPath, csvPath string) (export
 	fail := func(err error) (exportedTable, error) {
 		return t, fmt.Errorf("serve bench: export customer_value of %s: %w", martsPath, err)
 	}
-	db, err := warehouse.Open(ctx, "", warehouse.Engine{})
+	db, err := engine.Open(ctx, "", engine.Settings{})
 	if err != nil {
 		return fail(err)
 	}

@@ -7,7 +7,7 @@
 //
 // The file's shape, its version, its defaults and its messages live here;
 // the settings the engine reads are the warehouse packages' own types
-// (lake.Source, transform.Params, warehouse.Engine), which this package maps
+// (lake.Source, transform.Params, engine.Settings), which this package maps
 // the file onto and which check their own values (Validate). The jobs'
 // settings (schedules, retries, alerts) are checked here.
 package config
@@ -32,6 +32,7 @@ import (
 
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/dag"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/lake/pgsource"
 	"github.com/custmart/custmart/warehouse/transform"
@@ -257,7 +258,7 @@ func (r *Range) UnmarshalYAML(n *yaml.Node) error {
 	return &valueError{fmt.Sprintf("%q is not a score range", n.Value), rangeHint}
 }
 
-// Warehouse is the `warehouse:` section, the file's form of warehouse.Engine.
+// Warehouse is the `warehouse:` section, the file's form of engine.Settings.
 type Warehouse struct {
 	MemoryLimit   string `yaml:"memory_limit"`
 	TempDirectory string `yaml:"temp_directory"`
@@ -265,8 +266,8 @@ type Warehouse struct {
 }
 
 // Engine returns the DuckDB settings of the warehouse section.
-func (w Warehouse) Engine() warehouse.Engine {
-	return warehouse.Engine{MemoryLimit: w.MemoryLimit, TempDirectory: w.TempDirectory, Threads: w.Threads}
+func (w Warehouse) Engine() engine.Settings {
+	return engine.Settings{MemoryLimit: w.MemoryLimit, TempDirectory: w.TempDirectory, Threads: w.Threads}
 }
 
 // Publish says how many published versions are kept.

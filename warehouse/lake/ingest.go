@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 )
 
 // File statuses in a report.
@@ -135,7 +136,7 @@ type Ingester struct {
 	Layout warehouse.Layout
 	// Engine settings; ingest uses at most 1 GiB of DuckDB memory unless
 	// MemoryLimit says otherwise, and spills under lake/_staging.
-	Engine warehouse.Engine
+	Engine engine.Settings
 	// AsOf is the logical date; timestamps after the later of it and today
 	// (plus the source's future_tolerance) are rejected. A backfill as of a
 	// past date still lands the data that followed it (later runs and
@@ -302,7 +303,7 @@ func (in *Ingester) openEngine(ctx context.Context, scratch string) (*sql.DB, er
 	if e.TempDirectory == "" {
 		e.TempDirectory = filepath.Join(scratch, "spill")
 	}
-	db, err := warehouse.Open(ctx, "", e)
+	db, err := engine.Open(ctx, "", e)
 	if err != nil {
 		return nil, err
 	}

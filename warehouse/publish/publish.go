@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/lake"
 	"github.com/custmart/custmart/warehouse/report"
 	"github.com/custmart/custmart/warehouse/transform"
@@ -43,7 +44,7 @@ const infoFile = "_version.json"
 // writer lock.
 type Publisher struct {
 	Layout warehouse.Layout
-	Engine warehouse.Engine
+	Engine engine.Settings
 	// Keep is how many versions stay on disk (the current one always does).
 	Keep int
 	Now  func() time.Time
@@ -55,7 +56,7 @@ func (p *Publisher) Publish(ctx context.Context) (Info, error) {
 	if !transform.WarehouseExists(p.Layout) {
 		return Info{}, errors.New("nothing to publish: no transform has run in this data directory (run `custmart transform` or `custmart run`)")
 	}
-	db, err := warehouse.Open(ctx, p.Layout.WarehouseDB(), p.Engine)
+	db, err := engine.Open(ctx, p.Layout.WarehouseDB(), p.Engine)
 	if err != nil {
 		return Info{}, err
 	}
@@ -261,12 +262,12 @@ func ReadInfoAt(dir string) (Info, error) {
 // database, plus lake_transactions, a view over the committed lake files
 // (see lake.ReadRelation). It returns the
 // version it opened; the caller keeps using that version until it closes.
-func OpenCurrent(ctx context.Context, l warehouse.Layout, e warehouse.Engine) (*sql.DB, string, error) {
+func OpenCurrent(ctx context.Context, l warehouse.Layout, e engine.Settings) (*sql.DB, string, error) {
 	version, dbPath, err := Current(l)
 	if err != nil {
 		return nil, "", err
 	}
-	db, err := warehouse.Open(ctx, "", e)
+	db, err := engine.Open(ctx, "", e)
 	if err != nil {
 		return nil, "", err
 	}

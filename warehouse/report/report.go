@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 )
 
 // FileName is the report's name inside a version directory.
@@ -88,8 +89,8 @@ func Render(ctx context.Context, q Queryer, h Header) ([]byte, error) {
 
 // WriteFile renders the version whose DuckDB file is dbPath into out,
 // atomically.
-func WriteFile(ctx context.Context, dbPath string, e warehouse.Engine, h Header, out string) error {
-	db, err := warehouse.Open(ctx, "", e)
+func WriteFile(ctx context.Context, dbPath string, e engine.Settings, h Header, out string) error {
+	db, err := engine.Open(ctx, "", e)
 	if err != nil {
 		return err
 	}

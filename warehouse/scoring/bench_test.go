@@ -11,6 +11,7 @@ import (
 
 	"github.com/custmart/custmart/fixtures"
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 )
 
 // scoringModels are the models this package adds to the transform: the
@@ -65,7 +66,7 @@ func BenchmarkScoring(b *testing.B) {
 	p := newPipeline(b, dir, fixtureConfig(inbox, ""), truth.End)
 	asOf := truth.End
 
-	db, err := warehouse.Open(context.Background(), filepath.Join(dir, "bare.duckdb"), warehouse.Engine{})
+	db, err := engine.Open(context.Background(), filepath.Join(dir, "bare.duckdb"), engine.Settings{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	models "github.com/custmart/custmart/sql"
 	"github.com/custmart/custmart/warehouse"
 	"github.com/custmart/custmart/warehouse/dag"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/lake"
 )
 
@@ -45,7 +46,7 @@ type Hook func(ctx context.Context, conn *sql.Conn, env Env) error
 // are valid (Params.Validate).
 type Runner struct {
 	Layout   warehouse.Layout
-	Engine   warehouse.Engine
+	Engine   engine.Settings
 	Params   Params
 	AsOf     time.Time
 	Logger   *slog.Logger
@@ -131,7 +132,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	db, err := warehouse.Open(ctx, r.Layout.WarehouseDB(), r.Engine)
+	db, err := engine.Open(ctx, r.Layout.WarehouseDB(), r.Engine)
 	if err != nil {
 		return res, err
 	}

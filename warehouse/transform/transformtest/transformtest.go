@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/transform"
 )
 
@@ -29,7 +30,7 @@ func OpenBuilt(ctx context.Context, l warehouse.Layout) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return warehouse.Open(ctx, "", warehouse.Engine{},
+	return engine.Open(ctx, "", engine.Settings{},
 		"ATTACH IF NOT EXISTS "+warehouse.Quote(l.WarehouseDB())+" AS warehouse (READ_ONLY)",
 		"ATTACH IF NOT EXISTS "+warehouse.Quote(filepath.Join(l.StagedBuild(state.Staged), warehouse.MartsDBName))+" AS staged (READ_ONLY)",
 		"SET search_path = 'staged.main,warehouse.main'")
