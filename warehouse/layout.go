@@ -1,8 +1,8 @@
 // Package warehouse owns the data directory: its layout, the writer lock and
 // atomic file writes; warehouse/engine opens DuckDB. Sub-packages hold the
-// lake (ingest), the model runner (transform), publishing and serving. Each takes its own
-// settings types, never the configuration file: that is read at the edge
-// (jobs/config), which maps it onto them.
+// lake (ingest), the model runner (transform), publishing and serving. Each
+// takes its own settings types, never the configuration file: that is read
+// at the edge (jobs/config), which maps it onto them.
 package warehouse
 
 import (
