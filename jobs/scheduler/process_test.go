@@ -393,7 +393,15 @@ alerts: {webhook: %q}
 	if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, `"ok"`) {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
-	code, body := get(t, base+"/metrics")
+	// The daemon counts a run in /metrics just after writing its record,
+	// so the metrics may lag the history the wait above read.
+	var code int
+	var body string
+	waitFor(t, "/metrics to count the marts run", func() bool {
+		code, body = get(t, base+"/metrics")
+		v, ok := metric(body, `custmart_runs_total{job="marts",status="success"}`)
+		return code != 200 || ok && v >= 1
+	})
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
