@@ -10,6 +10,13 @@
 -- partition: day
 -- check: not_null customer_id, day
 -- check: unique customer_id, day
+-- check: sql SELECT * FROM (SELECT (SELECT count(*) FROM lake_transactions_delta WHERE customer_id
+--   IS NOT NULL) AS lake_lines, (SELECT coalesce(sum(amount), 0) FROM lake_transactions_delta WHERE
+--   customer_id IS NOT NULL) AS lake_net_revenue, (SELECT coalesce(sum(purchase_lines +
+--   refund_lines), 0) FROM customer_daily WHERE day IN (SELECT day FROM changed_days)) AS
+--   daily_lines, (SELECT coalesce(sum(net_revenue), 0) FROM customer_daily WHERE day IN (SELECT day
+--   FROM changed_days)) AS daily_net_revenue) WHERE lake_lines <> daily_lines OR lake_net_revenue
+--   <> daily_net_revenue
 WITH
 -- DISTINCT aggregates over every line are the costly part. Most customer
 -- days have one order, channel and store, which min = max shows cheaply;

@@ -9,7 +9,7 @@
 --   loyalty and value x responsiveness (§6), and boolean flags.
 -- grain: customer
 -- key: customer_id
--- depends_on: customer_profile, customer_months, rfm, clv_inputs, clv_model,
+-- depends_on: customer_daily, customer_profile, customer_months, rfm, clv_inputs, clv_model,
 --   cohort_annual_retention, feedback, campaign_response
 -- publish: true
 -- check: not_null customer_id, first_purchase, last_purchase, orders, revenue, recency_days,
@@ -33,12 +33,11 @@
 -- check: sql SELECT * FROM customer_value WHERE recency > "T" OR frequency <> purchase_days - 1 OR
 --   (value_class = 'Single purchase') <> (cycle_days IS NULL) OR (clv_historical < 0 AND tier <>
 --   'Lead')
--- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts
---   < getvariable('as_of') + 1 AND customer_id IS NOT NULL) AS lake_net_revenue, (SELECT
---   coalesce(sum(revenue), 0) FROM customer_value) AS mart_revenue, (SELECT
---   coalesce(sum(m.net_revenue), 0) FROM customer_months m WHERE NOT EXISTS (SELECT 1 FROM
---   customer_value v WHERE v.customer_id = m.customer_id)) AS refund_only_revenue) WHERE
---   lake_net_revenue <> mart_revenue + refund_only_revenue
+-- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(net_revenue), 0) FROM customer_daily WHERE
+--   day <= getvariable('as_of')) AS daily_net_revenue, (SELECT coalesce(sum(revenue), 0) FROM
+--   customer_value) AS mart_revenue, (SELECT coalesce(sum(m.net_revenue), 0) FROM customer_months m
+--   WHERE NOT EXISTS (SELECT 1 FROM customer_value v WHERE v.customer_id = m.customer_id)) AS
+--   refund_only_revenue) WHERE daily_net_revenue <> mart_revenue + refund_only_revenue
 WITH cfg AS (
   SELECT
     getvariable('as_of') AS as_of,

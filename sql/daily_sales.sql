@@ -5,14 +5,15 @@
 --   guest_orders counts the guests' orders.
 -- grain: day
 -- key: day
--- depends_on: daily_customer_sales, customer_profile, guest_daily
+-- depends_on: daily_customer_sales, customer_profile, guest_daily, customer_daily
 -- publish: true
 -- check: unique day
 -- check: not_null day, customers, new_customers, orders, net_revenue, identified_revenue,
 --   guest_revenue, guest_orders
 -- check: sql SELECT * FROM (SELECT (SELECT coalesce(sum(net_revenue), 0) FROM daily_sales) AS
---   mart_net_revenue, (SELECT coalesce(sum(amount), 0) FROM lake_transactions WHERE ts <
---   getvariable('as_of') + 1) AS lake_net_revenue) WHERE mart_net_revenue <> lake_net_revenue
+--   mart_net_revenue, (SELECT coalesce(sum(net_revenue), 0) FROM customer_daily WHERE day <=
+--   getvariable('as_of')) + (SELECT coalesce(sum(net_revenue), 0) FROM guest_daily WHERE day <=
+--   getvariable('as_of')) AS daily_net_revenue) WHERE mart_net_revenue <> daily_net_revenue
 WITH
 -- New customers per day come from the profile's first purchase days (each
 -- is one of the customer's daily rows): no per-row join with the profile.

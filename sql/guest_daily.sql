@@ -11,6 +11,12 @@
 -- partition: day
 -- check: not_null day
 -- check: unique day
+-- check: sql SELECT * FROM (SELECT (SELECT count(*) FROM lake_transactions_delta WHERE customer_id
+--   IS NULL) AS lake_lines, (SELECT coalesce(sum(amount), 0) FROM lake_transactions_delta WHERE
+--   customer_id IS NULL) AS lake_net_revenue, (SELECT coalesce(sum(purchase_lines + refund_lines),
+--   0) FROM guest_daily WHERE day IN (SELECT day FROM changed_days)) AS daily_lines, (SELECT
+--   coalesce(sum(net_revenue), 0) FROM guest_daily WHERE day IN (SELECT day FROM changed_days)) AS
+--   daily_net_revenue) WHERE lake_lines <> daily_lines OR lake_net_revenue <> daily_net_revenue
 SELECT
   CAST(ts AS DATE) AS day,
   count(*) FILTER (WHERE NOT is_refund) AS purchase_lines,

@@ -88,6 +88,12 @@ sources:
 // and what they depend on (the scoring models have tests of their own).
 func coreModels(t *testing.T) []models.Model {
 	t.Helper()
+	return upstreamModels(t, "rfm", "customer_profile", "segment_summary")
+}
+
+// upstreamModels are the named models and every model they depend on.
+func upstreamModels(t *testing.T, names ...string) []models.Model {
+	t.Helper()
 	all, err := models.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +102,7 @@ func coreModels(t *testing.T) []models.Model {
 	for _, m := range all {
 		deps[m.Name] = m.DependsOn
 	}
-	keep := dag.Upstream(deps, "rfm", "customer_profile", "segment_summary")
+	keep := dag.Upstream(deps, names...)
 	var out []models.Model
 	for _, m := range all {
 		if keep[m.Name] {
@@ -529,5 +535,60 @@ func TestIncrementalChecksCoverChangedDays(t *testing.T) {
 	addDay("day6.csv", "transaction_id,order_id,customer_id,ts,amount\nt21,o21,G,2024-01-06 10:00:00,4.00\nt22,o22,G,2024-01-06 11:00:00,4.00\n")
 	if failing, err := run(orders); failing != 1 {
 		t.Fatalf("incremental build of a day with two orders of G: %v, want the unique check to fail on that day only", err)
+	}
+}
+
+// TestRevenueReconcilesThroughTheDailyTables: each day the daily tables
+// rebuild is reconciled with its lake lines (lines and net revenue), and
+// daily_sales with the daily tables, so a daily run reads no old lake day and
+// a lost row still fails the run, naming the model.
+func TestRevenueReconcilesThroughTheDailyTables(t *testing.T) {
+	t.Parallel()
+	guest := "t10,o10,,2024-01-04 10:00:00,8.00\nt11,o11,,2024-01-04 11:00:00,2.50\n"
+	f := setup(t, tiny+guest, "    missing_customer_id: anonymous\n")
+	// After the lake's last day: before it, the by-key models rebuild whole.
+	f.asOf = time.Date(2024, 1, 12, 0, 0, 0, 0, time.UTC)
+	run := func(ms []models.Model) *transform.CheckError {
+		t.Helper()
+		_, err := (&transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: ms}).Run(context.Background())
+		var ce *transform.CheckError
+		if err != nil && !errors.As(err, &ce) {
+			t.Fatal(err)
+		}
+		return ce
+	}
+	// A daily table that loses lines of a day it builds fails its own check.
+	for model, lost := range map[string]string{"customer_daily": "customer_id <> 'C'", "guest_daily": "purchase_lines < 2"} {
+		lossy := upstreamModels(t, "daily_sales")
+		for i := range lossy {
+			if lossy[i].Name == model {
+				lossy[i].SQL = "FROM (" + lossy[i].SQL + ") WHERE " + lost
+			}
+		}
+		if ce := run(lossy); ce == nil || ce.Model != model || ce.Check.Kind != "sql" || !strings.Contains(ce.Check.Args, "lake_lines") {
+			t.Fatalf("%s losing the rows where not %s: check failure %+v, want its lake reconciliation to fail", model, lost, ce)
+		}
+	}
+	if ce := run(upstreamModels(t, "daily_sales")); ce != nil {
+		t.Fatalf("the real models: %v", ce)
+	}
+	var mart, inLake string
+	err := f.db(t).QueryRow(`SELECT (SELECT sum(net_revenue) FROM daily_sales)::VARCHAR, (SELECT sum(amount) FROM read_parquet(`+
+		warehouse.Quote(f.layout.TransactionsGlob())+`) WHERE ts < ?::DATE + 1)::VARCHAR`, f.asOf.Format(time.DateOnly)).Scan(&mart, &inLake)
+	if err != nil || mart != inLake {
+		t.Fatalf("daily_sales net revenue %s, the lake's up to the as-of date %s (%v)", mart, inLake, err)
+	}
+	// A row gone from the warehouse on a day no run rebuilds again: the
+	// marts no longer add up to the daily tables, and daily_sales says so.
+	wh, err := sql.Open("duckdb", f.layout.WarehouseDB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wh.Exec(`DELETE FROM customer_daily WHERE customer_id = 'C' AND day = DATE '2024-01-02'`); err != nil {
+		t.Fatal(err)
+	}
+	wh.Close()
+	if ce := run(upstreamModels(t, "daily_sales")); ce == nil || ce.Model != "daily_sales" || !strings.Contains(ce.Check.Args, "daily_net_revenue") {
+		t.Fatalf("after deleting a customer_daily row: check failure %+v, want daily_sales' reconciliation to fail", ce)
 	}
 }
