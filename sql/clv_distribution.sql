@@ -29,7 +29,9 @@ SELECT
   CASE WHEN b.bin_order > 0 THEN pow(10, (b.bin_order - 1 + o.k0) / 5) END AS lower,
   CASE WHEN b.bin_order > 0 THEN pow(10, (b.bin_order + o.k0) / 5) ELSE 0 END AS upper,
   count(*) AS customers,
-  sum(b.v ORDER BY b.v) AS total
+  -- Both measures are in cents: a DECIMAL sum is exact in any order, so a
+  -- rerun gives the same total to the last bit.
+  sum(b.v::DECIMAL(18,2))::DOUBLE AS total
 FROM binned b, origin o
 GROUP BY b.measure, b.bin_order, o.k0
 ORDER BY b.measure, b.bin_order

@@ -46,21 +46,24 @@ placed AS (
     CASE WHEN is_responsive THEN 'responsive' ELSE 'unresponsive' END, revenue, clv_predicted
   FROM customer_value
   WHERE is_responsive IS NOT NULL),
-present AS (SELECT DISTINCT matrix FROM placed),
-totals AS (SELECT matrix, count(*) AS customers FROM placed GROUP BY matrix)
--- DOUBLE sums and means add in value order (ORDER BY): a parallel sum
--- depends on the order rows arrive in, and a rerun must give the same
--- numbers to the last bit.
+-- Summed per cell before the join with the cells: the join then pairs a
+-- few dozen rows, not every placement. DOUBLE sums add as DECIMAL (cents,
+-- exact in any order), so a rerun gives the same numbers to the last bit.
+cell_sums AS (
+  SELECT matrix, row_value, column_value, count(*) AS customers, sum(revenue) AS revenue,
+    sum(clv_predicted::DECIMAL(18,2)) AS clv_predicted
+  FROM placed
+  GROUP BY ALL),
+-- Matrices without any customer (no campaign data) have no rows.
+totals AS (SELECT matrix, sum(customers) AS customers FROM cell_sums GROUP BY matrix)
 SELECT
   c.matrix, c.row_axis, c.row_value, c.column_axis, c.column_value, c.class,
-  count(p.matrix) AS customers,
-  coalesce(count(p.matrix) / nullif(any_value(t.customers), 0), 0) AS customer_share,
-  coalesce(sum(p.revenue), 0) AS revenue,
-  coalesce(sum(p.clv_predicted ORDER BY p.clv_predicted), 0) AS clv_predicted,
+  coalesce(s.customers, 0) AS customers,
+  coalesce(s.customers / nullif(t.customers, 0), 0) AS customer_share,
+  coalesce(s.revenue, 0) AS revenue,
+  coalesce(s.clv_predicted, 0)::DOUBLE AS clv_predicted,
   c.cell_order
 FROM cells c
-JOIN present USING (matrix)
-LEFT JOIN totals t USING (matrix)
-LEFT JOIN placed p ON p.matrix = c.matrix AND p.row_value = c.row_value AND p.column_value = c.column_value
-GROUP BY ALL
+JOIN totals t USING (matrix)
+LEFT JOIN cell_sums s ON s.matrix = c.matrix AND s.row_value = c.row_value AND s.column_value = c.column_value
 ORDER BY c.matrix, c.cell_order

@@ -12,12 +12,13 @@
 -- check: row_count 4 4
 -- check: sql SELECT * FROM (SELECT sum(customers) AS tiers, (SELECT count(*) FROM customer_value)
 --   AS mart FROM tier_summary) WHERE tiers <> mart
--- DOUBLE sums and means add in value order (ORDER BY): a parallel sum
--- depends on the order rows arrive in, and a rerun must give the same
--- numbers to the last bit.
+-- DOUBLE sums and means add as DECIMAL: a parallel DOUBLE sum depends on
+-- the order rows arrive in, and a rerun must give the same numbers to the
+-- last bit. A DECIMAL sum is exact (cents exactly; unrounded values at
+-- 1e-12) in any order, and costs a small part of sorting every value.
 WITH tiers(tier, tier_order) AS (VALUES ('Platinum', 1), ('Gold', 2), ('Iron', 3), ('Lead', 4)),
 totals AS (
-  SELECT count(*) AS customers, sum(revenue) AS revenue, sum(clv_predicted ORDER BY clv_predicted) AS clv_predicted
+  SELECT count(*) AS customers, sum(revenue) AS revenue, sum(clv_predicted::DECIMAL(18,2))::DOUBLE AS clv_predicted
   FROM customer_value)
 SELECT
   t.tier,
@@ -25,11 +26,11 @@ SELECT
   coalesce(count(v.customer_id) / nullif(any_value(s.customers), 0), 0) AS customer_share,
   coalesce(sum(v.revenue), 0) AS revenue,
   coalesce(sum(v.revenue) / nullif(any_value(s.revenue), 0), 0)::DOUBLE AS revenue_share,
-  coalesce(sum(v.clv_historical ORDER BY v.clv_historical), 0) AS clv_historical,
-  sum(v.clv_predicted ORDER BY v.clv_predicted) AS clv_predicted,
-  sum(v.clv_predicted ORDER BY v.clv_predicted) / nullif(any_value(s.clv_predicted), 0) AS clv_predicted_share,
-  avg(v.clv_predicted ORDER BY v.clv_predicted) AS avg_clv_predicted,
-  avg(v.p_alive ORDER BY v.p_alive) AS avg_p_alive,
+  coalesce(sum(v.clv_historical::DECIMAL(18,2)), 0)::DOUBLE AS clv_historical,
+  sum(v.clv_predicted::DECIMAL(18,2))::DOUBLE AS clv_predicted,
+  sum(v.clv_predicted::DECIMAL(18,2))::DOUBLE / nullif(any_value(s.clv_predicted), 0) AS clv_predicted_share,
+  avg(v.clv_predicted::DECIMAL(18,2)) AS avg_clv_predicted,
+  avg(v.p_alive::DECIMAL(38,12)) AS avg_p_alive,
   t.tier_order
 FROM tiers t
 CROSS JOIN totals s

@@ -23,9 +23,10 @@ WITH cells(cycle_band, amount_band, value_class, cell_order) AS (
     ('long', 'large', 'Silver', 7), ('long', 'medium', 'Development', 8), ('long', 'small', 'Optimization', 9),
     ('none', 'none', 'Single purchase', 10)),
 totals AS (SELECT count(*) AS customers FROM customer_value)
--- DOUBLE sums and means add in value order (ORDER BY): a parallel sum
--- depends on the order rows arrive in, and a rerun must give the same
--- numbers to the last bit.
+-- DOUBLE sums and means add as DECIMAL: a parallel DOUBLE sum depends on
+-- the order rows arrive in, and a rerun must give the same numbers to the
+-- last bit. A DECIMAL sum is exact (cents exactly; unrounded values at
+-- 1e-12) in any order, and costs a small part of sorting every value.
 SELECT
   c.cycle_band,
   c.amount_band,
@@ -33,9 +34,9 @@ SELECT
   count(v.customer_id) AS customers,
   coalesce(count(v.customer_id) / nullif(any_value(t.customers), 0), 0) AS customer_share,
   coalesce(sum(v.revenue), 0) AS revenue,
-  avg(v.cycle_days ORDER BY v.cycle_days) AS avg_cycle_days,
-  avg(v.avg_amount ORDER BY v.avg_amount) AS avg_amount,
-  coalesce(sum(v.clv_predicted ORDER BY v.clv_predicted), 0) AS clv_predicted,
+  avg(v.cycle_days::DECIMAL(38,12)) AS avg_cycle_days,
+  avg(v.avg_amount::DECIMAL(38,12)) AS avg_amount,
+  coalesce(sum(v.clv_predicted::DECIMAL(18,2)), 0)::DOUBLE AS clv_predicted,
   c.cell_order
 FROM cells c
 CROSS JOIN totals t
