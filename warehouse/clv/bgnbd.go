@@ -239,7 +239,7 @@ func (h *history) bgnbd(m BGNBD, wantGrad bool) (float64, [4]float64) {
 	}
 
 	// acc: ll, d/dr, d/dalpha, sum of w*P(A4 branch), d/db.
-	zero := sumParallel(len(h.zeroT), 3, func(lo, hi int, acc []float64) {
+	zero := sumParallel(len(h.zeroT), 3, minParallelRows, func(lo, hi int, acc []float64) {
 		var sLog, sInv float64 // sums of w ln(alpha+T) and w/(alpha+T)
 		for i := lo; i < hi; i++ {
 			w, aT := h.zeroW[i], alpha+h.zeroT[i]
@@ -248,7 +248,7 @@ func (h *history) bgnbd(m BGNBD, wantGrad bool) (float64, [4]float64) {
 		}
 		acc[0], acc[1], acc[2] = -r*sLog, -sLog, -r*sInv
 	})
-	rep := sumParallel(len(h.T), 5, func(lo, hi int, acc []float64) {
+	rep := sumParallel(len(h.T), 5, minParallelRows, func(lo, hi int, acc []float64) {
 		var sLL, sR, sAlpha, sA, sB float64
 		for i := lo; i < hi; i++ {
 			j, w := h.fi[i], h.w[i]

@@ -154,7 +154,7 @@ func (s *spends) loglik(m GammaGamma) (float64, [3]float64) {
 		d[1] += w * (psi1 - psiQ + lnGamma)
 		d[2] += w * q / gamma
 	}
-	acc := sumParallel(len(s.w), 4, func(lo, hi int, acc []float64) {
+	acc := sumParallel(len(s.w), 4, minParallelRows, func(lo, hi int, acc []float64) {
 		var sLL, sP, sQ, sG float64
 		for i := lo; i < hi; i++ {
 			x, w := s.x[i], s.w[i]

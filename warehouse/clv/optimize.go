@@ -278,13 +278,19 @@ func (c *cachedObjective) gradient(grad, theta []float64) {
 	copy(grad, c.grad)
 }
 
-// minParallelRows is the least work worth a goroutine per likelihood pass.
-const minParallelRows = 1 << 14
+// The least rows worth a goroutine per likelihood pass, about a millisecond
+// of work: a BG/NBD or Gamma-Gamma row costs some 50 ns, a Pareto/NBD row,
+// whose terms sum 2F1 series, about ten times that.
+const (
+	minParallelRows       = 1 << 14
+	minParallelParetoRows = 1 << 11
+)
 
-// sumParallel splits [0, n) into one contiguous range per CPU, runs fn on
-// each with its own accumulator of k values, and returns their sum.
-func sumParallel(n, k int, fn func(lo, hi int, acc []float64)) []float64 {
-	parts := min(runtime.GOMAXPROCS(0), max(1, n/minParallelRows))
+// sumParallel splits [0, n) into one contiguous range per CPU, but no range
+// shorter than minRows, runs fn on each with its own accumulator of k
+// values, and returns their sum.
+func sumParallel(n, k, minRows int, fn func(lo, hi int, acc []float64)) []float64 {
+	parts := min(runtime.GOMAXPROCS(0), max(1, n/minRows))
 	if parts == 1 {
 		acc := make([]float64, k)
 		fn(0, n, acc)

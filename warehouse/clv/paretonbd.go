@@ -261,13 +261,13 @@ func (h *history) paretoNBD(m ParetoNBD, wantGrad bool) (float64, [4]float64) {
 		}
 	}
 	u0, d0 := m.logU(0, 0, wantGrad) // every x = 0 row has t_x = 0
-	zero := sumParallel(len(h.zeroT), 5, func(lo, hi int, acc []float64) {
+	zero := sumParallel(len(h.zeroT), 5, minParallelParetoRows, func(lo, hi int, acc []float64) {
 		for i := lo; i < hi; i++ {
 			uT, dT := m.logU(0, h.zeroT[i], wantGrad)
 			row(0, h.zeroT[i], h.zeroW[i], u0, uT, &d0, &dT, acc)
 		}
 	})
-	rep := sumParallel(len(h.T), 5, func(lo, hi int, acc []float64) {
+	rep := sumParallel(len(h.T), 5, minParallelParetoRows, func(lo, hi int, acc []float64) {
 		for i := lo; i < hi; i++ {
 			x := h.freqs[h.fi[i]]
 			uTx, dTx := m.logU(x, h.tx[i], wantGrad)
