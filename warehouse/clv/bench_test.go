@@ -3,7 +3,9 @@ package clv
 import (
 	"context"
 	"database/sql"
+	"math"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -26,6 +28,24 @@ func BenchmarkFitBGNBD1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(fit.Iterations), "iterations")
 	b.ReportMetric(float64(fit.Evaluations), "evaluations")
+}
+
+// BG/NBD on a million customers whose times are whole days, as the
+// transform's histories are: a few hundred distinct times.
+func BenchmarkFitBGNBDWholeDays1M(b *testing.B) {
+	data := slices.Clone(million())
+	for i := range data {
+		data[i].TX = math.Floor(data[i].TX*7) / 7
+		data[i].T = math.Floor(data[i].T*7) / 7
+	}
+	var fit Fit
+	for b.Loop() {
+		var err error
+		if _, fit, err = FitBGNBD(context.Background(), data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(fit.Iterations), "iterations")
 }
 
 // Pareto/NBD on a million distinct triples: a likelihood pass sums two 2F1

@@ -199,8 +199,9 @@ func (h *history) bgnbdObjective() objective {
 //	A4 = ln a - ln(b+x-1) - (r+x) ln(alpha+t_x)          (x > 0 only)
 //
 // a customer contributes A1 + A2 + ln(e^A3 + [x>0] e^A4). A1 and A2 depend
-// on x alone and are summed per distinct x; a row costs two logarithms and
-// one exponential.
+// on x alone and are summed per distinct x, the logarithms of A3 and A4 are
+// taken once per distinct time; a row costs one exponential and one
+// logarithm.
 func (h *history) bgnbd(m BGNBD, wantGrad bool) (float64, [4]float64) {
 	r, alpha, a, b := m.R, m.Alpha, m.A, m.B
 	var ll float64
@@ -238,6 +239,13 @@ func (h *history) bgnbd(m BGNBD, wantGrad bool) (float64, [4]float64) {
 		}
 	}
 
+	alphaT := make([]float64, len(h.times)) // alpha + t
+	lnAlphaT := make([]float64, len(h.times))
+	for k, t := range h.times {
+		alphaT[k] = alpha + t
+		lnAlphaT[k] = math.Log(alphaT[k])
+	}
+
 	// acc: ll, d/dr, d/dalpha, sum of w*P(A4 branch), d/db.
 	zero := sumParallel(len(h.zeroT), 3, minParallelRows, func(lo, hi int, acc []float64) {
 		var sLog, sInv float64 // sums of w ln(alpha+T) and w/(alpha+T)
@@ -252,7 +260,8 @@ func (h *history) bgnbd(m BGNBD, wantGrad bool) (float64, [4]float64) {
 		var sLL, sR, sAlpha, sA, sB float64
 		for i := lo; i < hi; i++ {
 			j, w := h.fi[i], h.w[i]
-			lT, lx := math.Log(alpha+h.T[i]), math.Log(alpha+h.tx[i])
+			ti, xi := h.Ti[i], h.txi[i]
+			lT, lx := lnAlphaT[ti], lnAlphaT[xi]
 			a3 := -rx[j] * lT
 			a4 := lnK[j] - rx[j]*lx
 			// Log-sum-exp and the weight of the A4 branch. With e <= 1,
@@ -270,7 +279,7 @@ func (h *history) bgnbd(m BGNBD, wantGrad bool) (float64, [4]float64) {
 			sLL += w * l
 			p3 := 1 - p4
 			sR -= w * (p3*lT + p4*lx)
-			sAlpha -= w * rx[j] * (p3/(alpha+h.T[i]) + p4/(alpha+h.tx[i]))
+			sAlpha -= w * rx[j] * (p3/alphaT[ti] + p4/alphaT[xi])
 			sA += w * p4
 			sB -= w * p4 * invB[j]
 		}

@@ -10,14 +10,19 @@ import (
 // is replaced by an index into the distinct frequencies so that the gamma
 // and digamma terms, which depend on x only, are computed once per pass.
 type history struct {
-	freqs   []float64 // distinct x, freqs[0] = 0
-	freqW   []float64 // total weight per distinct x
-	total   float64   // total weight
-	zeroT   []float64 // x = 0 rows
-	zeroW   []float64
-	fi      []int32 // x > 0 rows: index into freqs
-	tx, T   []float64
-	w       []float64
+	freqs []float64 // distinct x, freqs[0] = 0
+	freqW []float64 // total weight per distinct x
+	total float64   // total weight
+	zeroT []float64 // x = 0 rows
+	zeroW []float64
+	fi    []int32 // x > 0 rows: index into freqs
+	tx, T []float64
+	w     []float64
+	// times holds the values of tx and T that txi and Ti index. Histories
+	// in whole days have a few hundred distinct times, so a likelihood pass
+	// takes its logarithms per distinct time rather than twice per row.
+	times   []float64
+	txi, Ti []int32
 	sumXW   float64 // sum of weight * x
 	sumTW   float64 // sum of weight * T
 	repeatW float64 // weight of x > 0 rows
@@ -65,7 +70,39 @@ func newHistory(data []Customer) (*history, error) {
 		h.w = append(h.w, c.Weight)
 		h.repeatW += c.Weight
 	}
+	h.indexTimes()
 	return h, nil
+}
+
+// maxTimeTable bounds the distinct times indexed: past it (continuous
+// times) a table saves nothing, and each row gets its own two entries,
+// read in order.
+const maxTimeTable = 1 << 16
+
+func (h *history) indexTimes() {
+	h.txi = make([]int32, len(h.T))
+	h.Ti = make([]int32, len(h.T))
+	index := map[float64]int32{}
+	at := func(t float64) int32 {
+		k, ok := index[t]
+		if !ok {
+			k = int32(len(h.times))
+			index[t] = k
+			h.times = append(h.times, t)
+		}
+		return k
+	}
+	for i := range h.T {
+		h.txi[i], h.Ti[i] = at(h.tx[i]), at(h.T[i])
+		if len(h.times) > maxTimeTable {
+			h.times = make([]float64, 0, 2*len(h.T))
+			for r := range h.T {
+				h.txi[r], h.Ti[r] = int32(2*r), int32(2*r+1)
+				h.times = append(h.times, h.tx[r], h.T[r])
+			}
+			return
+		}
+	}
 }
 
 // fittable reports why the data cannot identify a purchase model, or nil.
