@@ -239,6 +239,9 @@ func (h *history) bgnbd(m BGNBD, wantGrad bool) (float64, [4]float64) {
 		}
 	}
 
+	if h.Ti == nil {
+		h.indexTimes()
+	}
 	alphaT := make([]float64, len(h.times)) // alpha + t
 	lnAlphaT := make([]float64, len(h.times))
 	for k, t := range h.times {

@@ -18,9 +18,10 @@ type history struct {
 	fi    []int32 // x > 0 rows: index into freqs
 	tx, T []float64
 	w     []float64
-	// times holds the values of tx and T that txi and Ti index. Histories
-	// in whole days have a few hundred distinct times, so a likelihood pass
-	// takes its logarithms per distinct time rather than twice per row.
+	// times holds the values of tx and T that txi and Ti index, built by
+	// the first BG/NBD pass (Pareto/NBD does not use them). Histories in
+	// whole days have a few hundred distinct times, so a BG/NBD pass takes
+	// its logarithms per distinct time rather than twice per row.
 	times   []float64
 	txi, Ti []int32
 	sumXW   float64 // sum of weight * x
@@ -70,7 +71,6 @@ func newHistory(data []Customer) (*history, error) {
 		h.w = append(h.w, c.Weight)
 		h.repeatW += c.Weight
 	}
-	h.indexTimes()
 	return h, nil
 }
 
