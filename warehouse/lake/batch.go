@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -478,18 +481,20 @@ func (b *batchRun) removeDuplicates(ctx context.Context, conn *sql.Conn, m *Mani
 	staged := fmt.Sprintf("read_parquet(%s, hive_partitioning=false)", fileList(files))
 	// Repeated hashes of the ids are found first, by sorting the hashes,
 	// which is much cheaper than grouping the ids by text (and cheaper than
-	// grouping by hash); only ids whose hash repeats are compared as text.
-	stmts := []string{
-		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE dup_ids AS
+	// grouping by hash); only when a hash repeats are the ids compared as
+	// text.
+	hashes, repeats, err := stagedHashes(ctx, conn, staged)
+	if err != nil {
+		return nil, err
+	}
+	stmts := []string{fmt.Sprintf("CREATE OR REPLACE TEMP TABLE dup_ids AS SELECT transaction_id, false AS in_lake FROM %s WHERE false", staged)}
+	if repeats {
+		stmts[0] = fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE dup_ids AS
 WITH repeated AS (SELECT h FROM (SELECT h, h = lag(h) OVER (ORDER BY h) AS again
   FROM (SELECT hash(transaction_id) AS h FROM %[1]s WHERE transaction_id IS NOT NULL)) WHERE again)
 SELECT transaction_id, false AS in_lake FROM %[1]s
 WHERE transaction_id IS NOT NULL AND hash(transaction_id) IN (SELECT h FROM repeated)
-GROUP BY 1 HAVING count(*) > 1`, staged),
-	}
-	hashes, err := stagedHashes(ctx, conn, staged)
-	if err != nil {
-		return nil, err
+GROUP BY 1 HAVING count(*) > 1`, staged)
 	}
 	days, err := b.indexedDays(ctx, conn, m, hashes)
 	if err != nil {
@@ -557,22 +562,26 @@ WHERE nth > 1 OR in_lake`, fileList(files))
 	return dups, nil
 }
 
-// stagedHashes are the distinct hashes of the staged ids, ascending.
-func stagedHashes(ctx context.Context, conn *sql.Conn, staged string) ([]uint64, error) {
-	rows, err := conn.QueryContext(ctx, "SELECT DISTINCT hash(transaction_id) AS h FROM "+staged+" WHERE transaction_id IS NOT NULL ORDER BY h")
-	if err != nil {
-		return nil, fmt.Errorf("hash the staged ids: %w", err)
-	}
-	defer rows.Close()
+// stagedHashes are the distinct hashes of the staged ids, ascending, and
+// whether any hash is there more than once.
+func stagedHashes(ctx context.Context, conn *sql.Conn, staged string) ([]uint64, bool, error) {
 	var hashes []uint64
-	for rows.Next() {
-		var h uint64
-		if err := rows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("hash the staged ids: %w", err)
-		}
-		hashes = append(hashes, h)
+	repeats := false
+	err := queryChunks(ctx, conn, "SELECT hash(transaction_id) AS h FROM "+staged+" WHERE transaction_id IS NOT NULL ORDER BY h",
+		func(chunk arrow.RecordBatch) error {
+			for _, h := range chunk.Column(0).(*array.Uint64).Uint64Values() {
+				if n := len(hashes); n > 0 && hashes[n-1] == h {
+					repeats = true
+					continue
+				}
+				hashes = append(hashes, h)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, false, fmt.Errorf("hash the staged ids: %w", err)
 	}
-	return hashes, rows.Err()
+	return hashes, repeats, nil
 }
 
 // fileFacts records, per loaded input, the rows and amount it loaded and

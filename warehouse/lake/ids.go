@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/custmart/custmart/warehouse"
 )
 
@@ -138,26 +141,18 @@ func writeRunFromLake(ctx context.Context, conn *sql.Conn, l warehouse.Layout, d
 		for i, f := range files {
 			abs[i] = filepath.Join(l.Lake(), f)
 		}
-		rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT hash(transaction_id) AS h, (CAST(date AS DATE) - DATE '1970-01-01')::INTEGER
-FROM read_parquet(%s, hive_partitioning=true) WHERE transaction_id IS NOT NULL ORDER BY h`, fileList(abs)))
+		query := fmt.Sprintf(`SELECT hash(transaction_id) AS h, (CAST(date AS DATE) - DATE '1970-01-01')::INTEGER
+FROM read_parquet(%s, hive_partitioning=true) WHERE transaction_id IS NOT NULL ORDER BY h`, fileList(abs))
+		err := queryChunks(ctx, conn, query, func(chunk arrow.RecordBatch) error {
+			days := chunk.Column(1).(*array.Int32).Int32Values()
+			for i, h := range chunk.Column(0).(*array.Uint64).Uint64Values() {
+				if err := w.add(h, days[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		if err != nil {
-			w.abort()
-			return "", 0, fmt.Errorf("id index from %s: %w", files[0], err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var h uint64
-			var day int32
-			if err := rows.Scan(&h, &day); err != nil {
-				w.abort()
-				return "", 0, fmt.Errorf("id index from %s: %w", files[0], err)
-			}
-			if err := w.add(h, day); err != nil {
-				w.abort()
-				return "", 0, err
-			}
-		}
-		if err := rows.Err(); err != nil {
 			w.abort()
 			return "", 0, fmt.Errorf("id index from %s: %w", files[0], err)
 		}
