@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 )
 
 // input is one input of a batch: a file, or a batch of database rows.
@@ -567,7 +568,7 @@ WHERE nth > 1 OR in_lake`, fileList(files))
 func stagedHashes(ctx context.Context, conn *sql.Conn, staged string) ([]uint64, bool, error) {
 	var hashes []uint64
 	repeats := false
-	err := queryChunks(ctx, conn, "SELECT hash(transaction_id) AS h FROM "+staged+" WHERE transaction_id IS NOT NULL ORDER BY h",
+	err := engine.QueryChunks(ctx, conn, "SELECT hash(transaction_id) AS h FROM "+staged+" WHERE transaction_id IS NOT NULL ORDER BY h",
 		func(chunk arrow.RecordBatch) error {
 			for _, h := range chunk.Column(0).(*array.Uint64).Uint64Values() {
 				if n := len(hashes); n > 0 && hashes[n-1] == h {

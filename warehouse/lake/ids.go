@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/custmart/custmart/warehouse"
+	"github.com/custmart/custmart/warehouse/engine"
 )
 
 // The duplicate check looks the batch's ids up in an id index instead of
@@ -143,7 +144,7 @@ func writeRunFromLake(ctx context.Context, conn *sql.Conn, l warehouse.Layout, d
 		}
 		query := fmt.Sprintf(`SELECT hash(transaction_id) AS h, (CAST(date AS DATE) - DATE '1970-01-01')::INTEGER
 FROM read_parquet(%s, hive_partitioning=true) WHERE transaction_id IS NOT NULL ORDER BY h`, fileList(abs))
-		err := queryChunks(ctx, conn, query, func(chunk arrow.RecordBatch) error {
+		err := engine.QueryChunks(ctx, conn, query, func(chunk arrow.RecordBatch) error {
 			days := chunk.Column(1).(*array.Int32).Int32Values()
 			for i, h := range chunk.Column(0).(*array.Uint64).Uint64Values() {
 				if err := w.add(h, days[i]); err != nil {

@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/custmart/custmart/warehouse/clv"
+	"github.com/custmart/custmart/warehouse/engine"
 	"github.com/custmart/custmart/warehouse/transform"
 )
 
@@ -183,21 +187,16 @@ func loadHistories(ctx context.Context, conn *sql.Conn, unitDays, share float64)
 	}
 	// Sorted, so that the likelihood sums (and the estimates, to the last
 	// digit) do not depend on the order a parallel aggregate returns.
-	rows, err := conn.QueryContext(ctx, `SELECT cal_x, cal_t_x_days, cal_T_days, count(*)
-FROM clv_inputs WHERE cal_x IS NOT NULL`+sample+` GROUP BY ALL ORDER BY ALL`)
-	if err != nil {
-		return nil, fmt.Errorf("clv_model: read clv_inputs: %w", err)
-	}
-	defer rows.Close()
 	var out []clv.Customer
-	for rows.Next() {
-		var x, tx, T, n int64
-		if err := rows.Scan(&x, &tx, &T, &n); err != nil {
-			return nil, fmt.Errorf("clv_model: read clv_inputs: %w", err)
+	err := engine.QueryChunks(ctx, conn, `SELECT cal_x::BIGINT, cal_t_x_days::BIGINT, cal_T_days::BIGINT, count(*)
+FROM clv_inputs WHERE cal_x IS NOT NULL`+sample+` GROUP BY ALL ORDER BY ALL`, func(chunk arrow.RecordBatch) error {
+		x, tx, T, n := int64Column(chunk, 0), int64Column(chunk, 1), int64Column(chunk, 2), int64Column(chunk, 3)
+		for i := range x {
+			out = append(out, clv.Customer{X: float64(x[i]), TX: float64(tx[i]) / unitDays, T: float64(T[i]) / unitDays, Weight: float64(n[i])})
 		}
-		out = append(out, clv.Customer{X: float64(x), TX: float64(tx) / unitDays, T: float64(T) / unitDays, Weight: float64(n)})
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("clv_model: read clv_inputs: %w", err)
 	}
 	return out, nil
@@ -207,25 +206,25 @@ FROM clv_inputs WHERE cal_x IS NOT NULL`+sample+` GROUP BY ALL ORDER BY ALL`)
 // Gamma-Gamma, grouped. Buyers whose repeat days total nothing (free
 // orders) are left out: the model's spends are positive.
 func loadSpend(ctx context.Context, conn *sql.Conn) ([]clv.Spend, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT cal_x, cal_m, count(*)
-FROM clv_inputs WHERE cal_x > 0 AND cal_m > 0 GROUP BY ALL ORDER BY ALL`)
+	var out []clv.Spend
+	err := engine.QueryChunks(ctx, conn, `SELECT cal_x::BIGINT, count(*), cal_m::DOUBLE
+FROM clv_inputs WHERE cal_x > 0 AND cal_m > 0 GROUP BY cal_x, cal_m ORDER BY cal_x, cal_m`, func(chunk arrow.RecordBatch) error {
+		x, n := int64Column(chunk, 0), int64Column(chunk, 1)
+		m := chunk.Column(2).(*array.Float64).Float64Values()
+		for i := range x {
+			out = append(out, clv.Spend{X: float64(x[i]), M: m[i], Weight: float64(n[i])})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("clv_model: read clv_inputs: %w", err)
 	}
-	defer rows.Close()
-	var out []clv.Spend
-	for rows.Next() {
-		var x, n int64
-		var m float64
-		if err := rows.Scan(&x, &m, &n); err != nil {
-			return nil, fmt.Errorf("clv_model: read clv_inputs: %w", err)
-		}
-		out = append(out, clv.Spend{X: float64(x), M: m, Weight: float64(n)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clv_model: read clv_inputs: %w", err)
-	}
 	return out, nil
+}
+
+// int64Column is BIGINT column i of a chunk.
+func int64Column(chunk arrow.RecordBatch, i int) []int64 {
+	return chunk.Column(i).(*array.Int64).Int64Values()
 }
 
 // writeModelTable replaces clv_model with rows and each model's status. The
