@@ -34,15 +34,21 @@ scored AS (
     1 + len(list_filter(c.r_cuts, x -> b.recency_days < x)) AS r_score,
     1 + len(list_filter(c.f_cuts, x -> b.orders > x)) AS f_score,
     1 + len(list_filter(c.m_cuts, x -> b.monetary > x)) AS m_score
-  FROM base b, cuts c)
+  FROM base b, cuts c),
+-- The segment of each of the 125 score triples: the first matching rule,
+-- both bounds inclusive; unmatched is Others. Matched per triple, not per
+-- customer, which would compare every customer with every rule.
+segments AS (
+  SELECT r.r_score, f.f_score, m.m_score,
+    (SELECT arg_min(p.segment, p.ord) FROM param_rfm_segments p
+     WHERE r.r_score BETWEEN p.r_lo AND p.r_hi
+       AND f.f_score BETWEEN p.f_lo AND p.f_hi
+       AND m.m_score BETWEEN p.m_lo AND p.m_hi) AS segment
+  FROM range(1, 6) r(r_score), range(1, 6) f(f_score), range(1, 6) m(m_score))
 SELECT
   s.customer_id, s.recency_days, s.orders, s.monetary,
   s.r_score, s.f_score, s.m_score,
   s.r_score::VARCHAR || s.f_score::VARCHAR || s.m_score::VARCHAR AS rfm_cell,
-  -- First matching rule wins; both bounds inclusive; unmatched is Others.
-  coalesce((
-    SELECT arg_min(p.segment, p.ord) FROM param_rfm_segments p
-    WHERE s.r_score BETWEEN p.r_lo AND p.r_hi
-      AND s.f_score BETWEEN p.f_lo AND p.f_hi
-      AND s.m_score BETWEEN p.m_lo AND p.m_hi), 'Others') AS segment
+  coalesce(g.segment, 'Others') AS segment
 FROM scored s
+LEFT JOIN segments g USING (r_score, f_score, m_score)

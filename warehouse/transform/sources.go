@@ -190,24 +190,37 @@ func defineDelta(ctx context.Context, conn *sql.Conn, parts map[string][]string,
 // changedOnly, for an incremental model that rebuilt only the days in
 // changed_days (or an incremental_by_key one only the keys in changed_keys),
 // limits the row checks to those: the other rows are the ones that passed
-// before, unchanged (a changed definition rebuilds all).
+// before, unchanged (a changed definition rebuilds all). The row conditions
+// (not_null, accepted_values, range) are counted in one scan of the model
+// rather than one scan each: customer_value has fourteen.
 func runChecks(ctx context.Context, conn *sql.Conn, m models.Model, changedOnly bool) error {
 	changed := "SELECT day FROM changed_days"
 	if m.Materialized == models.IncrementalByKey {
 		changed = "SELECT " + warehouse.Ident(m.Partition) + " FROM changed_keys"
 	}
-	for _, c := range m.Checks {
-		from := warehouse.Ident(m.Name)
-		if changedOnly && rowScoped(c, m.Partition) {
-			from = fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (%s))", from, warehouse.Ident(m.Partition), changed)
+	table := warehouse.Ident(m.Name)
+	scoped := table
+	if changedOnly {
+		scoped = fmt.Sprintf("(SELECT * FROM %s WHERE %s IN (%s))", table, warehouse.Ident(m.Partition), changed)
+	}
+	rowFailing, err := countRowFailures(ctx, conn, m.Checks, scoped)
+	if err != nil {
+		return err
+	}
+	for i, c := range m.Checks {
+		from := table
+		if rowScoped(c, m.Partition) {
+			from = scoped
 		}
 		query, err := checkQuery(from, c)
 		if err != nil {
 			return fmt.Errorf("check %s %s: %w", c.Kind, c.Args, err)
 		}
-		var failing int64
-		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM ("+query+")").Scan(&failing); err != nil {
-			return fmt.Errorf("check %s %s: %w", c.Kind, c.Args, err)
+		failing, counted := rowFailing[i]
+		if !counted {
+			if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM ("+query+")").Scan(&failing); err != nil {
+				return fmt.Errorf("check %s %s: %w", c.Kind, c.Args, err)
+			}
 		}
 		if failing == 0 {
 			continue
@@ -219,6 +232,40 @@ func runChecks(ctx context.Context, conn *sql.Conn, m models.Model, changedOnly 
 		return &CheckError{Model: m.Name, Check: c, Failing: failing, Sample: sample}
 	}
 	return nil
+}
+
+// countRowFailures counts, in one scan of scoped, the rows failing each row
+// condition among checks, by index in checks.
+func countRowFailures(ctx context.Context, conn *sql.Conn, checks []models.Check, scoped string) (map[int]int64, error) {
+	var index []int
+	var counts []string
+	for i, c := range checks {
+		cond, ok, err := rowCondition(c)
+		if err != nil {
+			return nil, fmt.Errorf("check %s %s: %w", c.Kind, c.Args, err)
+		}
+		if ok {
+			index = append(index, i)
+			counts = append(counts, "count(*) FILTER (WHERE "+cond+")")
+		}
+	}
+	if len(index) == 0 {
+		return nil, nil
+	}
+	failing := make([]int64, len(index))
+	dest := make([]any, len(index))
+	for i := range failing {
+		dest[i] = &failing[i]
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT "+strings.Join(counts, ", ")+" FROM "+scoped).Scan(dest...); err != nil {
+		// Each check then runs on its own, and the one at fault names itself.
+		return nil, nil
+	}
+	out := make(map[int]int64, len(index))
+	for k, i := range index {
+		out[i] = failing[k]
+	}
+	return out, nil
 }
 
 // rowScoped reports whether check c holds for a table when it holds for each
@@ -237,13 +284,10 @@ func rowScoped(c models.Check, partition string) bool {
 // checkQuery compiles a check on the relation t into a query returning the
 // failing rows.
 func checkQuery(t string, c models.Check) (string, error) {
+	if cond, ok, err := rowCondition(c); ok || err != nil {
+		return fmt.Sprintf("SELECT * FROM %s WHERE %s", t, cond), err
+	}
 	switch c.Kind {
-	case "not_null":
-		var conds []string
-		for _, col := range splitCols(c.Args) {
-			conds = append(conds, warehouse.Ident(col)+" IS NULL")
-		}
-		return fmt.Sprintf("SELECT * FROM %s WHERE %s", t, strings.Join(conds, " OR ")), nil
 	case "unique":
 		cols := splitCols(c.Args)
 		quoted := make([]string, len(cols))
@@ -252,22 +296,6 @@ func checkQuery(t string, c models.Check) (string, error) {
 		}
 		list := strings.Join(quoted, ", ")
 		return fmt.Sprintf("SELECT %s, count(*) AS n FROM %s GROUP BY %s HAVING count(*) > 1", list, t, list), nil
-	case "accepted_values":
-		col, values, ok := strings.Cut(c.Args, ":")
-		if !ok {
-			return "", fmt.Errorf("write accepted_values <column>: <value> | <value> ...")
-		}
-		var quoted []string
-		for _, v := range strings.Split(values, "|") {
-			quoted = append(quoted, warehouse.Quote(strings.TrimSpace(v)))
-		}
-		return fmt.Sprintf("SELECT * FROM %s WHERE %s NOT IN (%s)", t, warehouse.Ident(strings.TrimSpace(col)), strings.Join(quoted, ", ")), nil
-	case "range":
-		f := strings.Fields(c.Args)
-		if len(f) != 3 {
-			return "", fmt.Errorf("write range <column> <min|NULL> <max|NULL>")
-		}
-		return fmt.Sprintf("SELECT * FROM %s WHERE %s < %s OR %s > %s", t, warehouse.Ident(f[0]), f[1], warehouse.Ident(f[0]), f[2]), nil
 	case "row_count":
 		f := strings.Fields(c.Args)
 		if len(f) == 0 || len(f) > 2 {
@@ -282,6 +310,36 @@ func checkQuery(t string, c models.Check) (string, error) {
 		return c.Args, nil
 	}
 	return "", fmt.Errorf("unknown check kind %s", c.Kind)
+}
+
+// rowCondition is the condition a row fails a row check by (ok false for
+// the other kinds).
+func rowCondition(c models.Check) (cond string, ok bool, err error) {
+	switch c.Kind {
+	case "not_null":
+		var conds []string
+		for _, col := range splitCols(c.Args) {
+			conds = append(conds, warehouse.Ident(col)+" IS NULL")
+		}
+		return strings.Join(conds, " OR "), true, nil
+	case "accepted_values":
+		col, values, ok := strings.Cut(c.Args, ":")
+		if !ok {
+			return "", false, fmt.Errorf("write accepted_values <column>: <value> | <value> ...")
+		}
+		var quoted []string
+		for _, v := range strings.Split(values, "|") {
+			quoted = append(quoted, warehouse.Quote(strings.TrimSpace(v)))
+		}
+		return fmt.Sprintf("%s NOT IN (%s)", warehouse.Ident(strings.TrimSpace(col)), strings.Join(quoted, ", ")), true, nil
+	case "range":
+		f := strings.Fields(c.Args)
+		if len(f) != 3 {
+			return "", false, fmt.Errorf("write range <column> <min|NULL> <max|NULL>")
+		}
+		return fmt.Sprintf("%s < %s OR %s > %s", warehouse.Ident(f[0]), f[1], warehouse.Ident(f[0]), f[2]), true, nil
+	}
+	return "", false, nil
 }
 
 func splitCols(s string) []string {

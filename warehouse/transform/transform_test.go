@@ -268,6 +268,47 @@ func TestFailingCheckKeepsPreviousBuildAndBlocksPublish(t *testing.T) {
 	}
 }
 
+// TestRowChecksCountedInOneScanKeepTheirOrder: the row checks of a model are
+// counted together, yet the first failing check in declared order is the
+// one reported, with its own count and sample rows, and a check on a column
+// the model lacks names itself.
+func TestRowChecksCountedInOneScanKeepTheirOrder(t *testing.T) {
+	t.Parallel()
+	f := setup(t, tiny, "")
+	f.transform(t)
+	var belowThree, belowFour int64
+	if err := f.db(t).QueryRow(`SELECT count(*) FILTER (WHERE r_score < 3), count(*) FILTER (WHERE r_score < 4) FROM rfm`).Scan(&belowThree, &belowFour); err != nil {
+		t.Fatal(err)
+	}
+	if belowThree == 0 || belowFour == belowThree {
+		t.Fatalf("the fixture's r_scores do not tell the two checks apart: %d below 3, %d below 4", belowThree, belowFour)
+	}
+	run := func(checks ...models.Check) error {
+		ms := coreModels(t)
+		for i := range ms {
+			if ms[i].Name == "rfm" {
+				ms[i].Checks = checks
+			}
+		}
+		_, err := (&transform.Runner{Layout: f.layout, Params: f.params, AsOf: f.asOf, Models: ms}).Run(context.Background())
+		return err
+	}
+	passing := []models.Check{{Kind: "not_null", Args: "customer_id, r_score"}, {Kind: "sql", Args: "SELECT 1 WHERE false"}, {Kind: "range", Args: "r_score 1 5"}}
+	if err := run(passing...); err != nil {
+		t.Fatalf("passing checks: %v", err)
+	}
+	err := run(append(passing, models.Check{Kind: "range", Args: "r_score 3 NULL"}, models.Check{Kind: "range", Args: "r_score 4 NULL"},
+		models.Check{Kind: "accepted_values", Args: "segment: none"})...)
+	var ce *transform.CheckError
+	if !errors.As(err, &ce) || ce.Check.Args != "r_score 3 NULL" || ce.Failing != belowThree || len(ce.Sample) == 0 || !strings.Contains(ce.Sample[0], "r_score=") {
+		t.Fatalf("want the range r_score 3 check to fail on %d rows with a sample, got %+v (%v)", belowThree, ce, err)
+	}
+	err = run(passing[0], models.Check{Kind: "range", Args: "no_such_column 0 1"})
+	if err == nil || errors.As(err, &ce) || !strings.Contains(err.Error(), "check range no_such_column 0 1") {
+		t.Fatalf("a check on a missing column: %v, want an error naming the check", err)
+	}
+}
+
 // TestIncrementalEqualsFullRebuild adds a late file and a new day, then
 // compares the incrementally maintained customer_daily with a full rebuild.
 func TestIncrementalEqualsFullRebuild(t *testing.T) {
