@@ -50,12 +50,15 @@ predicted AS (
       WHEN 'bgnbd' THEN bgnbd_expected_purchases(c.holdout_length, h.cal_x, h.cal_t_x, h.cal_T, p.r, p.alpha, p.p3, p.p4)
       ELSE pareto_nbd_expected_purchases(c.holdout_length, h.cal_x, h.cal_t_x, h.cal_T, p.r, p.alpha, p.p3, p.p4) END AS predicted
   FROM histories h, params p, cfg c),
+-- The predictions add as DECIMAL, exact to 1e-12 each in any order, so the
+-- sums do not depend on the order a parallel aggregate meets the rows.
 buckets AS (
-  SELECT model, least(cal_x, 7) AS bucket_order, sum(customers) AS customers, sum(actual) AS actual, sum(predicted) AS predicted
+  SELECT model, least(cal_x, 7) AS bucket_order, sum(customers) AS customers, sum(actual) AS actual,
+    sum(predicted::DECIMAL(38,12))::DOUBLE AS predicted
   FROM predicted
   GROUP BY ALL
   UNION ALL
-  SELECT model, 8, sum(customers), sum(actual), sum(predicted)
+  SELECT model, 8, sum(customers), sum(actual), sum(predicted::DECIMAL(38,12))::DOUBLE
   FROM predicted
   GROUP BY model)
 SELECT
