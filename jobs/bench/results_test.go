@@ -40,12 +40,14 @@ func TestCurveFlatness(t *testing.T) {
 func TestIssue15Targets(t *testing.T) {
 	t.Parallel()
 	r := &Results{
-		Full: &RunResult{Stages: []Stage{
+		Full: &RunResult{Lines: DefaultRows, Stages: []Stage{
 			{Name: "ingest", Kind: KindStage, Ratio: 2.4, CPURatio: 1.4},
 			{Name: "end to end", Kind: KindTotal, Ratio: 1.9, CPURatio: 3.1},
 		}},
-		OneFile:     &Stage{Name: "ingest (one file)", Kind: KindStage, Ratio: 1.2, CPURatio: 1.6},
-		Incremental: &RunResult{ShareOfFull: 0.3, CPUShareOfFull: 0.2},
+		OneFile: &Stage{Name: "ingest (one file)", Kind: KindStage, Ratio: 1.2, CPURatio: 1.6},
+		Incremental: &RunResult{ShareOfFull: 0.3, CPUShareOfFull: 0.2, Stages: []Stage{
+			{Name: "end to end", Kind: KindTotal, Seconds: 13.7},
+		}},
 	}
 	want := map[string]bool{
 		"end to end / sum of bare stages":          true,
@@ -56,6 +58,7 @@ func TestIssue15Targets(t *testing.T) {
 		"ingest of one file / bare COPY, CPU":      false,
 		"daily run / full run":                     false,
 		"daily run / full run, CPU":                true,
+		"daily run at the default size":            false,
 	}
 	got := map[string]bool{}
 	for _, tg := range targets(r) {
