@@ -279,18 +279,15 @@ func (r *Runner) run(ctx context.Context, conn *sql.Conn, order []string, byName
 }
 
 // build materializes one model inside a transaction together with its checks
-// and state, so a failure leaves nothing half-built.
+// and state, so a failure leaves nothing half-built; a table model, which
+// lives only as long as the run, is checked after its commit (buildTable).
 func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env Env, ls lakeState, mr *ModelResult) (err error) {
 	if m.Materialized == models.View {
 		_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS %s", warehouse.Ident(m.Name), m.SQL))
 		return err
 	}
 	if m.Materialized == models.Table {
-		// Earlier releases kept table models in the warehouse; such a table
-		// would hide the new build.
-		if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS main."+warehouse.Ident(m.Name)); err != nil {
-			return err
-		}
+		return buildTable(ctx, conn, m, mr)
 	}
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		return err
@@ -321,18 +318,6 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 			return err
 		}
 		mr.ChangedKeys = changed
-	default:
-		// A published table model is written once, in key order, to the
-		// staged marts that publish links into a version; an internal one
-		// lives for the run as a TEMP table, which skips the compression
-		// and disk writes of a persistent one.
-		stmt := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS %s", warehouse.Ident(m.Name), m.SQL)
-		if m.Publish {
-			stmt = fmt.Sprintf("CREATE OR REPLACE TABLE %s.main.%s AS SELECT * FROM (%s)%s", stagedCatalog, warehouse.Ident(m.Name), m.SQL, orderBy(m.Key))
-		}
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
 	}
 	// ChangedDays and ChangedKeys stay -1 but for an incremental model that
 	// rebuilt only some days or keys.
@@ -349,6 +334,35 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m models.Model, env 
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
+}
+
+// buildTable writes a table model in one statement, which commits, then
+// checks it. A published one is written once, in key order, to the staged
+// marts that publish links into a version; an internal one lives for the run
+// as a TEMP table, which skips the compression and disk writes of a
+// persistent one. The checks come after the commit because DuckDB scans
+// committed rows about twice as fast as a transaction's own new ones (a
+// unique check on 1M rows: 0.17 to 0.20 s before the commit, 0.10 s after).
+// Nothing is lost by it: a failing check fails the run, and no table model
+// of a failed run outlives it (TEMP tables end with the run's connection,
+// and the failure removes the run's staged marts file).
+func buildTable(ctx context.Context, conn *sql.Conn, m models.Model, mr *ModelResult) error {
+	// Earlier releases kept table models in the warehouse; such a table
+	// would hide the new build.
+	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS main."+warehouse.Ident(m.Name)); err != nil {
+		return err
+	}
+	stmt := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS %s", warehouse.Ident(m.Name), m.SQL)
+	if m.Publish {
+		stmt = fmt.Sprintf("CREATE OR REPLACE TABLE %s.main.%s AS SELECT * FROM (%s)%s", stagedCatalog, warehouse.Ident(m.Name), m.SQL, orderBy(m.Key))
+	}
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		return err
+	}
+	if err := runChecks(ctx, conn, m, false); err != nil {
+		return err
+	}
+	return conn.QueryRowContext(ctx, "SELECT count(*) FROM "+warehouse.Ident(m.Name)).Scan(&mr.Rows)
 }
 
 // buildIncremental rebuilds the day partitions whose lake files changed since
