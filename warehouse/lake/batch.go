@@ -488,15 +488,18 @@ func (b *batchRun) removeDuplicates(ctx context.Context, conn *sql.Conn, m *Mani
 	if err != nil {
 		return nil, err
 	}
-	stmts := []string{fmt.Sprintf("CREATE OR REPLACE TEMP TABLE dup_ids AS SELECT transaction_id, false AS in_lake FROM %s WHERE false", staged)}
+	// Without a repeated hash no id repeats: dup_ids starts empty, with the
+	// staged id's type.
+	createDupIDs := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE dup_ids AS SELECT transaction_id, false AS in_lake FROM %s WHERE false", staged)
 	if repeats {
-		stmts[0] = fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE dup_ids AS
+		createDupIDs = fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE dup_ids AS
 WITH repeated AS (SELECT h FROM (SELECT h, h = lag(h) OVER (ORDER BY h) AS again
   FROM (SELECT hash(transaction_id) AS h FROM %[1]s WHERE transaction_id IS NOT NULL)) WHERE again)
 SELECT transaction_id, false AS in_lake FROM %[1]s
 WHERE transaction_id IS NOT NULL AND hash(transaction_id) IN (SELECT h FROM repeated)
 GROUP BY 1 HAVING count(*) > 1`, staged)
 	}
+	stmts := []string{createDupIDs}
 	days, err := b.indexedDays(ctx, conn, m, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("find duplicates in the id index: %w", err)
